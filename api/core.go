@@ -1,0 +1,73 @@
+package api
+
+func init() {
+	Register(Resource{Version: "v1", Kind: "Namespace", Plural: "namespaces", New: func() Object { return &Namespace{} }})
+	Register(Resource{Version: "v1", Kind: "ConfigMap", Plural: "configmaps", Namespaced: true, New: func() Object { return &ConfigMap{} }})
+	Register(Resource{Version: "v1", Kind: "Node", Plural: "nodes", New: func() Object { return &Node{} }})
+}
+
+// Namespace groups namespaced objects.
+type Namespace struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Status     NamespaceStatus `json:"status,omitempty"`
+}
+
+// NamespaceStatus is the observed state of a Namespace.
+type NamespaceStatus struct {
+	Phase string `json:"phase,omitempty"`
+}
+
+// ConfigMap holds configuration data for pods.
+type ConfigMap struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Immutable  *bool             `json:"immutable,omitempty"`
+	Data       map[string]string `json:"data,omitempty"`
+	BinaryData map[string][]byte `json:"binaryData,omitempty"`
+}
+
+// Node is a machine that runs shoal agent.
+type Node struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       NodeSpec   `json:"spec,omitempty"`
+	Status     NodeStatus `json:"status,omitempty"`
+}
+
+// NodeSpec is the desired state of a Node.
+type NodeSpec struct {
+	PodCIDR       string  `json:"podCIDR,omitempty"`
+	Unschedulable bool    `json:"unschedulable,omitempty"`
+	Taints        []Taint `json:"taints,omitempty"`
+}
+
+// Taint keeps pods that do not tolerate it off a node.
+type Taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"`
+}
+
+// NodeStatus is the observed state of a Node.
+type NodeStatus struct {
+	Capacity    map[string]string `json:"capacity,omitempty"`
+	Allocatable map[string]string `json:"allocatable,omitempty"`
+	Addresses   []NodeAddress     `json:"addresses,omitempty"`
+	Conditions  []NodeCondition   `json:"conditions,omitempty"`
+}
+
+// NodeAddress is one address of a node.
+type NodeAddress struct {
+	Type    string `json:"type"`
+	Address string `json:"address"`
+}
+
+// NodeCondition is one observed condition of a node, such as Ready.
+type NodeCondition struct {
+	Type               string `json:"type"`
+	Status             string `json:"status"`
+	LastTransitionTime *Time  `json:"lastTransitionTime,omitempty"`
+	Reason             string `json:"reason,omitempty"`
+	Message            string `json:"message,omitempty"`
+}
