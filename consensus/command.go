@@ -1,0 +1,147 @@
+package consensus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+// CommandType is the first byte of every command in the Raft log.
+type CommandType byte
+
+// FlagIgnorable marks a command type that a node which does not know it may
+// skip. Set it on command types whose effect a node of an older version can
+// safely miss; leave it clear on anything that changes the state store.
+const FlagIgnorable CommandType = 0x80
+
+// Command types. New types take new numbers; a number is never reused.
+const (
+	// CmdWrite carries a WriteCommand, applied by Store.Apply.
+	CmdWrite CommandType = 1
+)
+
+// Ignorable reports whether t has FlagIgnorable set.
+func (t CommandType) Ignorable() bool { return t&FlagIgnorable != 0 }
+
+func (t CommandType) String() string { return fmt.Sprintf("0x%02x", byte(t)) }
+
+// ErrEmptyCommand is returned by DecodeCommand for a log entry with no bytes.
+var ErrEmptyCommand = errors.New("consensus: empty command; a command is one type byte followed by a JSON body")
+
+// OpType says what an Op does.
+type OpType string
+
+const (
+	// OpCreate creates an object; it fails if the key exists.
+	OpCreate OpType = "create"
+	// OpUpdate replaces an existing object; it fails if the key is missing.
+	OpUpdate OpType = "update"
+	// OpPut creates the object or replaces the existing one.
+	OpPut OpType = "put"
+	// OpDelete removes an existing object; it fails if the key is missing.
+	OpDelete OpType = "delete"
+)
+
+// Op is one change to one object.
+type Op struct {
+	Type OpType  `json:"type"`
+	Key  api.Key `json:"key"`
+	// Object is the full object as JSON (create, update and put). Its kind,
+	// namespace and name must match Key.
+	Object json.RawMessage `json:"object,omitempty"`
+	// ExpectVersion makes update, put and delete compare-and-set: they fail
+	// with a conflict unless the stored object's resourceVersion is this
+	// index. 0 means unconditional. A create must leave it 0.
+	ExpectVersion uint64 `json:"expectVersion,omitempty"`
+}
+
+// WriteCommand is the body of a CmdWrite: ops applied all or nothing.
+type WriteCommand struct {
+	// Time is chosen by the proposer; the FSM never reads the clock.
+	// It becomes the creationTimestamp of created objects.
+	Time time.Time `json:"time"`
+	Ops  []Op      `json:"ops"`
+}
+
+// WriteResult is what the FSM returns for a CmdWrite, and what Store.Apply
+// returns.
+type WriteResult struct {
+	// Index is the Raft index the command was applied at.
+	Index uint64
+	// Objects holds one object per op, as stored. For a delete it is the
+	// object as it was, except that its resourceVersion is the index of the
+	// delete. The objects are shared with the store: do not mutate them.
+	Objects []api.Object
+	// Err is an *api.Status. When it is set nothing of the command was
+	// applied and Objects is nil.
+	Err error
+}
+
+// EncodeCommand encodes a command: the type byte, then body as JSON.
+func EncodeCommand(t CommandType, body any) ([]byte, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: encode command %s: %w", t, err)
+	}
+	out := make([]byte, 0, 1+len(data))
+	out = append(out, byte(t))
+	return append(out, data...), nil
+}
+
+// DecodeCommand splits an encoded command into its type and its JSON body.
+// The body shares memory with b. It fails only for an empty b
+// (ErrEmptyCommand); the body is checked by whoever decodes it.
+func DecodeCommand(b []byte) (CommandType, []byte, error) {
+	if len(b) == 0 {
+		return 0, nil, ErrEmptyCommand
+	}
+	return CommandType(b[0]), b[1:], nil
+}
+
+// NewWrite encodes a CmdWrite of ops, proposed at time now.
+func NewWrite(now time.Time, ops ...Op) ([]byte, error) {
+	return EncodeCommand(CmdWrite, WriteCommand{Time: now, Ops: ops})
+}
+
+// decodeWrite decodes the body of a CmdWrite. Unknown fields are ignored so
+// that a newer proposer may add optional ones.
+func decodeWrite(body []byte) (WriteCommand, error) {
+	var cmd WriteCommand
+	if err := json.Unmarshal(body, &cmd); err != nil {
+		return WriteCommand{}, api.NewError(api.ReasonInvalid, "consensus: write command does not decode: %v", err)
+	}
+	return cmd, nil
+}
+
+// OpFor builds an op of type t for obj: the key comes from the object, the
+// object is marshalled (except for a delete, which needs only the key), and
+// a non-empty metadata.resourceVersion becomes ExpectVersion, so that the
+// write is compare-and-set. obj must have its kind set.
+func OpFor(t OpType, obj api.Object) (Op, error) {
+	key := api.KeyOf(obj)
+	if key.Kind == "" {
+		return Op{}, api.NewError(api.ReasonInvalid, "%s %q: kind: must be set (the object's TypeMeta is empty; build it with api.New or set Kind)", "object", key.Name)
+	}
+	op := Op{Type: t, Key: key}
+	if rv := obj.GetObjectMeta().ResourceVersion; rv != "" {
+		v, err := strconv.ParseUint(rv, 10, 64)
+		if err != nil {
+			return Op{}, api.NewError(api.ReasonInvalid,
+				"%s: metadata.resourceVersion: %q is not a resourceVersion (it is the decimal index of the write that stored the object, such as \"42\"; leave it empty for an unconditional write)",
+				describe(key), rv)
+		}
+		op.ExpectVersion = v
+	}
+	if t != OpDelete {
+		data, err := json.Marshal(obj)
+		if err != nil {
+			return Op{}, api.NewError(api.ReasonInvalid, "%s: does not encode as JSON: %v", describe(key), err)
+		}
+		op.Object = data
+	}
+	return op, nil
+}

@@ -1,0 +1,264 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+	"github.com/shoal-dev/shoal/api"
+)
+
+// ErrNotLeader is returned by leader-only operations on a follower.
+var ErrNotLeader = errors.New("consensus: not leader")
+
+// RaftConfig configures one node's Raft instance.
+type RaftConfig struct {
+	ID string // node ID, the Raft server ID
+	// Dir holds raft.db and snapshots/. Empty with InMemory set.
+	Dir string
+	// BindAddr is the host:port the TCP transport listens on; AdvertiseAddr is
+	// what other nodes dial (defaults to BindAddr).
+	BindAddr, AdvertiseAddr string
+	// Bootstrap makes a node with no existing state form a one-voter cluster.
+	Bootstrap bool
+	// InMemory uses in-memory stores and Transport (which must be set); for tests.
+	InMemory  bool
+	Transport raft.Transport
+
+	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	SnapshotThreshold                                     uint64
+	Logger                                                *slog.Logger
+}
+
+// Raft owns one node's hashicorp/raft instance, its stores and its FSM.
+// All methods are safe for concurrent use.
+type Raft struct {
+	r         *raft.Raft
+	fsm       *FSM
+	bolt      *raftboltdb.BoltStore
+	transport raft.Transport
+	id        string
+	addr      string
+	logger    *slog.Logger
+}
+
+// DefaultTimeouts are tuned for a LAN: a dead leader is noticed and
+// replaced in well under two seconds.
+const (
+	DefaultHeartbeatTimeout   = 500 * time.Millisecond
+	DefaultElectionTimeout    = 500 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+)
+
+func (c *RaftConfig) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.ID)
+	rc.Logger = NewHCLogger(c.Logger, "raft")
+	rc.HeartbeatTimeout = orDuration(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	rc.ElectionTimeout = orDuration(c.ElectionTimeout, DefaultElectionTimeout)
+	rc.LeaderLeaseTimeout = orDuration(c.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 512
+	if c.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = c.SnapshotThreshold
+	} else {
+		rc.SnapshotThreshold = 16384
+	}
+	rc.TrailingLogs = 10240
+	return rc
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+type raftStores struct {
+	logs   raft.LogStore
+	stable raft.StableStore
+	snaps  raft.SnapshotStore
+	bolt   *raftboltdb.BoltStore
+}
+
+func openStores(c *RaftConfig) (*raftStores, error) {
+	if c.InMemory {
+		m := raft.NewInmemStore()
+		return &raftStores{logs: m, stable: m, snaps: raft.NewInmemSnapshotStore()}, nil
+	}
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("consensus: create raft dir: %w", err)
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(c.Dir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consensus: open %s: %w (is another agent using this --data-dir?)", filepath.Join(c.Dir, "raft.db"), err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.Dir, 2, NewHCLogger(c.Logger, "raft-snapshots"))
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("consensus: open snapshots: %w", err)
+	}
+	cached, err := raft.NewLogCache(1024, bolt)
+	if err != nil {
+		bolt.Close()
+		return nil, err
+	}
+	return &raftStores{logs: cached, stable: bolt, snaps: snaps, bolt: bolt}, nil
+}
+
+func (s *raftStores) close() {
+	if s.bolt != nil {
+		s.bolt.Close()
+	}
+}
+
+// NewRaft starts Raft with fsm. A node with no existing state bootstraps a
+// one-voter cluster only when c.Bootstrap is set; otherwise it waits for a
+// leader to add it.
+func NewRaft(c RaftConfig, fsm *FSM) (*Raft, error) {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.AdvertiseAddr == "" {
+		c.AdvertiseAddr = c.BindAddr
+	}
+	stores, err := openStores(&c)
+	if err != nil {
+		return nil, err
+	}
+	trans := c.Transport
+	if trans == nil {
+		adv, err := net.ResolveTCPAddr("tcp", c.AdvertiseAddr)
+		if err != nil {
+			stores.close()
+			return nil, fmt.Errorf("consensus: advertise address %q: %w", c.AdvertiseAddr, err)
+		}
+		trans, err = raft.NewTCPTransportWithLogger(c.BindAddr, adv, 5, 10*time.Second, NewHCLogger(c.Logger, "raft-net"))
+		if err != nil {
+			stores.close()
+			return nil, fmt.Errorf("consensus: listen for raft on %s: %w", c.BindAddr, err)
+		}
+	}
+	rc := c.raftConfig()
+	if c.Bootstrap {
+		has, err := raft.HasExistingState(stores.logs, stores.stable, stores.snaps)
+		if err != nil {
+			stores.close()
+			return nil, err
+		}
+		if !has {
+			cfg := raft.Configuration{Servers: []raft.Server{{
+				Suffrage: raft.Voter, ID: raft.ServerID(c.ID), Address: trans.LocalAddr(),
+			}}}
+			if err := raft.BootstrapCluster(rc, stores.logs, stores.stable, stores.snaps, trans, cfg); err != nil {
+				stores.close()
+				return nil, fmt.Errorf("consensus: bootstrap: %w", err)
+			}
+			c.Logger.Info("bootstrapped a new one-node cluster", "id", c.ID)
+		}
+	}
+	r, err := raft.NewRaft(rc, fsm, stores.logs, stores.stable, stores.snaps, trans)
+	if err != nil {
+		stores.close()
+		return nil, fmt.Errorf("consensus: start raft: %w", err)
+	}
+	return &Raft{r: r, fsm: fsm, bolt: stores.bolt, transport: trans, id: c.ID, addr: string(trans.LocalAddr()), logger: c.Logger}, nil
+}
+
+// Raw exposes the underlying raft instance to the agent's wiring.
+func (n *Raft) Raw() *raft.Raft { return n.r }
+
+// Store returns the replica this node's FSM applies to.
+func (n *Raft) Store() *Store { return n.fsm.Store() }
+
+// ID returns this node's Raft server ID.
+func (n *Raft) ID() string { return n.id }
+
+// Addr returns the Raft address other nodes reach this one at.
+func (n *Raft) Addr() string { return n.addr }
+
+// IsLeader reports whether this node is the leader now.
+func (n *Raft) IsLeader() bool { return n.r.State() == raft.Leader }
+
+// Leader returns the current leader's Raft address and ID, empty if none is known.
+func (n *Raft) Leader() (addr, id string) {
+	a, i := n.r.LeaderWithID()
+	return string(a), string(i)
+}
+
+// Apply commits cmd through Raft. Only the leader may call it; others get
+// ErrNotLeader. The returned value is what the FSM returned.
+func (n *Raft) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
+	if !n.IsLeader() {
+		return nil, 0, ErrNotLeader
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := n.r.Apply(cmd, timeout)
+	if err := f.Error(); err != nil {
+		return nil, 0, applyError(err)
+	}
+	return f.Response(), f.Index(), nil
+}
+
+func applyError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		return ErrNotLeader
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return api.NewError(api.ReasonServiceUnavailable,
+			"leadership was lost while the write was being committed; it may or may not have been applied: read the object and retry if needed")
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return api.NewError(api.ReasonServiceUnavailable, "the leader is overloaded and did not accept the write in time; retry")
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return api.NewError(api.ReasonServiceUnavailable, "this node is shutting down; retry on another node")
+	}
+	return err
+}
+
+// VerifyRead makes a following read linearizable: it confirms this node is
+// still leader and waits until everything committed before now is applied.
+func (n *Raft) VerifyRead(ctx context.Context) error {
+	if err := n.r.VerifyLeader().Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return ErrNotLeader
+		}
+		return err
+	}
+	return n.r.Barrier(10 * time.Second).Error()
+}
+
+// Servers returns the latest Raft configuration.
+func (n *Raft) Servers() ([]raft.Server, error) {
+	f := n.r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	return f.Configuration().Servers, nil
+}
+
+// Shutdown stops Raft and closes the stores. It is safe to call once.
+func (n *Raft) Shutdown() error {
+	err := n.r.Shutdown().Error()
+	if c, ok := n.transport.(raft.WithClose); ok {
+		c.Close()
+	}
+	if n.bolt != nil {
+		n.bolt.Close()
+	}
+	return err
+}

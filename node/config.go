@@ -1,0 +1,137 @@
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/shoal-dev/shoal/clock"
+)
+
+// Default ports.
+const (
+	DefaultGossipPort = 7946
+	DefaultRaftPort   = 7947
+	DefaultAPIPort    = 7948
+)
+
+// ZoneLabel is the node label that names its zone.
+const ZoneLabel = "topology.kubernetes.io/zone"
+
+// Config is everything an agent needs to start.
+type Config struct {
+	Name          string
+	DataDir       string
+	BindAddr      string // IP to listen on
+	AdvertiseAddr string // IP others reach this node at; defaults to BindAddr
+	Join          []string
+	Token         string // join token text; empty = read <data-dir>/token or create one
+	GossipPort    int
+	RaftPort      int
+	APIPort       int
+	Labels        map[string]string
+
+	DeadVoterTimeout time.Duration
+	// Stabilization is how long a new member must be alive before it may
+	// become a voter.
+	Stabilization time.Duration
+
+	// Tuning, mostly for tests: zero values take the defaults.
+	RaftHeartbeat, RaftElection time.Duration
+	GossipProbeInterval         time.Duration
+	VoterInterval               time.Duration
+
+	Logger  *slog.Logger
+	Clock   clock.Clock
+	Version string
+}
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--name is required: the hostname is unknown (%v)", err)
+		}
+		c.Name = h
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("--data-dir is required (for example /var/lib/shoal)")
+	}
+	if c.BindAddr == "" {
+		c.BindAddr = "0.0.0.0"
+	}
+	if ip := net.ParseIP(c.BindAddr); ip == nil {
+		return fmt.Errorf("--bind %q is not an IP address", c.BindAddr)
+	}
+	if c.AdvertiseAddr == "" {
+		c.AdvertiseAddr = c.BindAddr
+		if ip := net.ParseIP(c.BindAddr); ip.IsUnspecified() {
+			adv, err := defaultAdvertise()
+			if err != nil {
+				return err
+			}
+			c.AdvertiseAddr = adv
+		}
+	}
+	if ip := net.ParseIP(c.AdvertiseAddr); ip == nil || ip.IsUnspecified() {
+		return fmt.Errorf("--advertise %q must be an IP address other nodes can reach", c.AdvertiseAddr)
+	}
+	for _, p := range []struct {
+		name string
+		v    *int
+		def  int
+	}{{"--gossip-port", &c.GossipPort, DefaultGossipPort}, {"--raft-port", &c.RaftPort, DefaultRaftPort}, {"--api-port", &c.APIPort, DefaultAPIPort}} {
+		if *p.v == 0 {
+			*p.v = p.def
+		}
+		if *p.v < 1 || *p.v > 65535 {
+			return fmt.Errorf("%s %d is not a port (1-65535)", p.name, *p.v)
+		}
+	}
+	if c.DeadVoterTimeout == 0 {
+		c.DeadVoterTimeout = 10 * time.Second
+	}
+	if c.Stabilization == 0 {
+		c.Stabilization = 5 * time.Second
+	}
+	if c.VoterInterval == 0 {
+		c.VoterInterval = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	return nil
+}
+
+// defaultAdvertise picks the first private, non-loopback IPv4 address.
+func defaultAdvertise() (string, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", err
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && n.IP.IsPrivate() {
+			return n.IP.String(), nil
+		}
+	}
+	return "", fmt.Errorf("no private IPv4 address found to advertise; set --advertise or --bind")
+}
+
+func (c *Config) gossipAddr() string {
+	return net.JoinHostPort(c.AdvertiseAddr, strconv.Itoa(c.GossipPort))
+}
+func (c *Config) raftAddr() string {
+	return net.JoinHostPort(c.AdvertiseAddr, strconv.Itoa(c.RaftPort))
+}
+func (c *Config) apiAddr() string  { return net.JoinHostPort(c.AdvertiseAddr, strconv.Itoa(c.APIPort)) }
+func (c *Config) raftBind() string { return net.JoinHostPort(c.BindAddr, strconv.Itoa(c.RaftPort)) }
+func (c *Config) apiBind() string  { return net.JoinHostPort(c.BindAddr, strconv.Itoa(c.APIPort)) }

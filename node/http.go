@@ -1,0 +1,93 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/shoal-dev/shoal/api"
+)
+
+func (a *Agent) serveHTTP() error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", a.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/status", a.handleStatus)
+	mux.HandleFunc("GET /v1/members", a.handleMembers)
+	mux.HandleFunc("POST /v1/node/leave", a.handleLeave)
+	mux.HandleFunc("POST /internal/v1/propose", a.handlePropose)
+	mux.HandleFunc("GET /internal/v1/progress", a.handleProgress)
+	mux.HandleFunc("POST /internal/v1/raft/remove", a.handleRaftRemove)
+	mux.HandleFunc("/api/", a.handleObjects)
+	mux.HandleFunc("/apis/", a.handleObjects)
+	ln, err := net.Listen("tcp", a.cfg.apiBind())
+	if err != nil {
+		return fmt.Errorf("listen for the API on %s: %w (is another agent running? change --api-port)", a.cfg.apiBind(), err)
+	}
+	a.ln = ln
+	a.http = &http.Server{Handler: a.instrument(mux), ReadHeaderTimeout: 10 * time.Second}
+	go a.http.Serve(ln)
+	return nil
+}
+
+// statusRecorder remembers the status code for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) { s.code = code; s.ResponseWriter.WriteHeader(code) }
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (a *Agent) instrument(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		code := strconv.Itoa(rec.code)
+		a.m.requests.WithLabelValues(r.Method, code).Inc()
+		a.m.requestLatency.WithLabelValues(r.Method).Observe(time.Since(start).Seconds())
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	st := api.AsStatus(err)
+	if st.Reason == api.ReasonServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, st.Code, st)
+}
+
+// readBody reads a request body up to api.MaxBodyBytes.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, api.MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, api.NewError(api.ReasonTooLarge, "request body is larger than %d bytes; split the object or store large data elsewhere", api.MaxBodyBytes)
+	}
+	if err != nil {
+		return nil, api.NewError(api.ReasonBadRequest, "read request body: %v", err)
+	}
+	return b, nil
+}
+
+func setIndex(w http.ResponseWriter, idx uint64) {
+	w.Header().Set(api.IndexHeader, strconv.FormatUint(idx, 10))
+}

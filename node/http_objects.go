@@ -1,0 +1,329 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
+)
+
+// objectRef is what a resource path names.
+type objectRef struct {
+	res  api.Resource
+	ns   string
+	name string
+}
+
+// parseObjectPath understands /api/v1/... and /apis/<group>/<version>/...
+func parseObjectPath(path string) (objectRef, error) {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	var group, version string
+	switch {
+	case len(segs) >= 3 && segs[0] == "api":
+		version, segs = segs[1], segs[2:]
+	case len(segs) >= 4 && segs[0] == "apis":
+		group, version, segs = segs[1], segs[2], segs[3:]
+	default:
+		return objectRef{}, api.NewError(api.ReasonNotFound, "no API at %s: paths look like /api/v1/namespaces/NS/configmaps/NAME or /apis/GROUP/VERSION/...", path)
+	}
+	var ref objectRef
+	if len(segs) >= 3 && segs[0] == "namespaces" {
+		ref.ns, segs = segs[1], segs[2:]
+		if err := api.ValidateNamespace(ref.ns); err != nil {
+			return ref, err
+		}
+	}
+	if len(segs) > 2 {
+		return ref, api.NewError(api.ReasonNotFound, "no API at %s", path)
+	}
+	res, ok := api.ResourceForPath(group, version, segs[0])
+	if !ok {
+		return ref, api.NewError(api.ReasonNotFound, "the server does not know resource %q in %s (known kinds: %s)", segs[0], strings.TrimPrefix(group+"/"+version, "/"), strings.Join(api.Kinds(), ", "))
+	}
+	ref.res = res
+	if len(segs) == 2 {
+		ref.name = segs[1]
+	}
+	if !res.Namespaced && ref.ns != "" {
+		return ref, api.NewError(api.ReasonNotFound, "%s is cluster-scoped: use %s", res.Kind, res.Path(""))
+	}
+	return ref, nil
+}
+
+func (r objectRef) key() api.Key { return api.Key{Kind: r.res.Kind, Namespace: r.ns, Name: r.name} }
+
+func (a *Agent) handleObjects(w http.ResponseWriter, r *http.Request) {
+	ref, err := parseObjectPath(r.URL.Path)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	switch {
+	case r.Method == http.MethodGet && q.Get("watch") == "true" && ref.name == "":
+		a.watchObjects(w, r, ref)
+	case r.Method == http.MethodGet:
+		a.readObjects(w, r, ref)
+	case r.Method == http.MethodPost && ref.name == "":
+		a.writeObject(w, r, ref, consensus.OpCreate)
+	case r.Method == http.MethodPut && ref.name != "":
+		a.writeObject(w, r, ref, consensus.OpUpdate)
+	case r.Method == http.MethodDelete && ref.name != "":
+		a.deleteObject(w, r, ref)
+	default:
+		writeError(w, api.NewError(api.ReasonMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+	}
+}
+
+func (a *Agent) readObjects(w http.ResponseWriter, r *http.Request, ref objectRef) {
+	if r.URL.Query().Get("consistent") == "true" {
+		if !a.raft.IsLeader() {
+			a.proxyToLeader(w, r)
+			return
+		}
+		if err := a.raft.VerifyRead(r.Context()); err != nil {
+			writeError(w, api.NewError(api.ReasonServiceUnavailable, "consistent read: this node lost leadership (%v); retry", err))
+			return
+		}
+	}
+	if ref.name != "" {
+		obj, err := a.store.Get(ref.key())
+		setIndex(w, a.store.Index())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, obj)
+		return
+	}
+	items, idx := a.store.List(ref.res.Kind, ref.ns)
+	setIndex(w, idx)
+	list := map[string]any{
+		"apiVersion": ref.res.APIVersion(),
+		"kind":       ref.res.Kind + "List",
+		"metadata":   map[string]string{"resourceVersion": strconv.FormatUint(idx, 10)},
+		"items":      items,
+	}
+	if items == nil {
+		list["items"] = []api.Object{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// proxyToLeader sends a consistent read to the leader.
+func (a *Agent) proxyToLeader(w http.ResponseWriter, r *http.Request) {
+	_, leaderID := a.raft.Leader()
+	m, ok := a.memberByID(leaderID)
+	if leaderID == "" || !ok {
+		writeError(w, a.noLeaderError())
+		return
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = m.Meta.APIAddr
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeError(w, api.NewError(api.ReasonServiceUnavailable, "cannot reach the leader %s at %s: %v; retry", m.Name, m.Meta.APIAddr, err))
+		},
+	}
+	rp.ServeHTTP(w, r)
+}
+
+// decodeObject reads the request body as an object of ref's kind, refusing
+// unknown fields and a body that contradicts the path.
+func decodeObject(r *http.Request, ref objectRef) (api.Object, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := api.New(ref.res.Kind)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(obj); err != nil {
+		return nil, api.NewError(api.ReasonBadRequest, "%s: %v", strings.ToLower(ref.res.Kind), err)
+	}
+	tm, meta := obj.GetTypeMeta(), obj.GetObjectMeta()
+	if tm.Kind != "" && tm.Kind != ref.res.Kind {
+		return nil, api.NewError(api.ReasonBadRequest, "kind %q in the body does not match the path, which is for %s", tm.Kind, ref.res.Kind)
+	}
+	if tm.APIVersion != "" && tm.APIVersion != ref.res.APIVersion() {
+		return nil, api.NewError(api.ReasonBadRequest, "%s %q: apiVersion %q does not match the path (use %q)", ref.res.Kind, meta.Name, tm.APIVersion, ref.res.APIVersion())
+	}
+	*tm = api.TypeMeta{APIVersion: ref.res.APIVersion(), Kind: ref.res.Kind}
+	if ref.res.Namespaced {
+		if meta.Namespace == "" {
+			meta.Namespace = ref.ns
+		}
+		if meta.Namespace == "" {
+			meta.Namespace = "default"
+		}
+		if ref.ns != "" && meta.Namespace != ref.ns {
+			return nil, api.NewError(api.ReasonBadRequest, "%s %q: metadata.namespace %q does not match the namespace in the path (%q)", ref.res.Kind, meta.Name, meta.Namespace, ref.ns)
+		}
+		if err := api.ValidateNamespace(meta.Namespace); err != nil {
+			return nil, err
+		}
+	} else if meta.Namespace != "" {
+		return nil, api.NewError(api.ReasonBadRequest, "%s %q is cluster-scoped: remove metadata.namespace", ref.res.Kind, meta.Name)
+	}
+	if ref.name != "" && meta.Name != ref.name {
+		return nil, api.NewError(api.ReasonBadRequest, "%s: metadata.name %q does not match the name in the path (%q)", ref.res.Kind, meta.Name, ref.name)
+	}
+	if err := api.ValidateName(ref.res.Kind, meta.Name); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRef, op consensus.OpType) {
+	obj, err := decodeObject(r, ref)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	meta := obj.GetObjectMeta()
+	if op == consensus.OpCreate {
+		if meta.ResourceVersion != "" {
+			writeError(w, api.NewError(api.ReasonBadRequest, "%s %q: metadata.resourceVersion must not be set on create; remove it", ref.res.Kind, meta.Name))
+			return
+		}
+		if meta.UID == "" {
+			meta.UID = uuid.NewString()
+		}
+	}
+	o, err := consensus.OpFor(op, obj)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	code := http.StatusOK
+	if op == consensus.OpCreate {
+		code = http.StatusCreated
+	}
+	a.commit(w, r.Context(), code, o)
+}
+
+func (a *Agent) deleteObject(w http.ResponseWriter, r *http.Request, ref objectRef) {
+	op := consensus.Op{Type: consensus.OpDelete, Key: ref.key()}
+	if rv := r.URL.Query().Get("resourceVersion"); rv != "" {
+		v, err := strconv.ParseUint(rv, 10, 64)
+		if err != nil {
+			writeError(w, api.NewError(api.ReasonBadRequest, "resourceVersion %q is not a number", rv))
+			return
+		}
+		op.ExpectVersion = v
+	}
+	a.commit(w, r.Context(), http.StatusOK, op)
+}
+
+// commit proposes ops as one command and writes the first object of the result.
+func (a *Agent) commit(w http.ResponseWriter, ctx context.Context, code int, ops ...consensus.Op) {
+	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), ops...)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := a.Propose(ctx, cmd)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	setIndex(w, res.Index)
+	if res.Err != nil {
+		writeError(w, res.Err)
+		return
+	}
+	if len(res.Objects) == 0 {
+		writeError(w, errors.New("node: the write was applied but returned no object"))
+		return
+	}
+	writeJSON(w, code, res.Objects[0])
+}
+
+// watchObjects streams events as newline-delimited JSON. Without a
+// resourceVersion it first sends the current objects as ADDED.
+func (a *Agent) watchObjects(w http.ResponseWriter, r *http.Request, ref objectRef) {
+	var from uint64
+	if rv := r.URL.Query().Get("resourceVersion"); rv != "" {
+		v, err := strconv.ParseUint(rv, 10, 64)
+		if err != nil {
+			writeError(w, api.NewError(api.ReasonBadRequest, "resourceVersion %q is not a number", rv))
+			return
+		}
+		from = v
+	}
+	var initial []api.Object
+	if from == 0 {
+		initial, from = a.store.List(ref.res.Kind, ref.ns)
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	events, err := a.store.Watch(ctx, ref.res.Kind, from)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	setIndex(w, from)
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	flusher, _ := w.(http.Flusher)
+	flush := func() {
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	for _, obj := range initial {
+		enc.Encode(api.WatchEvent{Type: "ADDED", Index: from, Object: mustJSON(obj)})
+	}
+	flush()
+	keepalive := time.NewTicker(30 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-keepalive.C:
+			flush()
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Err != nil {
+				enc.Encode(api.WatchEvent{Type: "ERROR", Object: mustJSON(api.AsStatus(ev.Err))})
+				flush()
+				return
+			}
+			if ref.ns != "" && ev.Object.GetObjectMeta().Namespace != ref.ns {
+				continue
+			}
+			if err := enc.Encode(api.WatchEvent{Type: string(ev.Type), Index: ev.Index, Object: mustJSON(ev.Object)}); err != nil {
+				return
+			}
+			if len(events) == 0 {
+				flush()
+			}
+		}
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(api.NewError(api.ReasonInternal, "encode: %v", err))
+	}
+	return b
+}

@@ -1,0 +1,158 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/gossip"
+)
+
+// noLeaderWait is how long a write waits for an election before it is
+// refused as unavailable.
+const noLeaderWait = 5 * time.Second
+
+// errMisdirected tells a forwarding follower that the node it reached is no
+// longer leader, so the write was not applied and may be sent again.
+var errMisdirected = api.NewError(api.ReasonServiceUnavailable, "node: not leader")
+
+// Propose commits a command and returns the FSM's result. On a follower it
+// forwards the command to the leader and waits until the local replica has
+// applied it, so a read on this node afterwards sees the write. Without a
+// leader it fails with a retryable ServiceUnavailable error.
+func (a *Agent) Propose(ctx context.Context, cmd []byte) (*consensus.WriteResult, error) {
+	start := time.Now()
+	defer func() { a.m.applyLatency.Observe(time.Since(start).Seconds()) }()
+	deadline := time.Now().Add(noLeaderWait)
+	for {
+		res, err := a.proposeOnce(ctx, cmd)
+		if err == nil {
+			if res.Index > 0 {
+				wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				a.store.WaitForIndex(wctx, res.Index)
+				cancel()
+			}
+			return res, nil
+		}
+		retry := errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, errNoLeader) || err == errMisdirected
+		if !retry {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, a.noLeaderError()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, api.NewError(api.ReasonServiceUnavailable, "write abandoned: %v", ctx.Err())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+var errNoLeader = errors.New("node: no leader")
+
+func (a *Agent) noLeaderError() error {
+	servers, _ := a.raft.Servers()
+	voters, reachable := 0, 0
+	for _, s := range servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		voters++
+		if m, ok := a.memberByID(string(s.ID)); ok && (m.State == gossip.StateAlive || m.State == gossip.StateSuspect) {
+			reachable++
+		}
+	}
+	return api.NewError(api.ReasonServiceUnavailable,
+		"no raft leader: %d of %d voters are reachable and a majority is needed; the write was not applied, retry once the voters are back (or see `shoal operator recover` if they are lost for good)",
+		reachable, voters)
+}
+
+func (a *Agent) proposeOnce(ctx context.Context, cmd []byte) (*consensus.WriteResult, error) {
+	if a.raft.IsLeader() {
+		resp, _, err := a.raft.Apply(ctx, cmd)
+		if err != nil {
+			return nil, err
+		}
+		res, ok := resp.(*consensus.WriteResult)
+		if !ok {
+			return &consensus.WriteResult{}, nil
+		}
+		return res, nil
+	}
+	_, leaderID := a.raft.Leader()
+	if leaderID == "" {
+		return nil, errNoLeader
+	}
+	m, ok := a.memberByID(leaderID)
+	if !ok {
+		return nil, errNoLeader
+	}
+	return a.forward(ctx, m.Meta.APIAddr, cmd)
+}
+
+// forwardResult is the wire form of a WriteResult.
+type forwardResult struct {
+	Index   uint64            `json:"index"`
+	Objects []json.RawMessage `json:"objects,omitempty"`
+	Error   *api.Status       `json:"error,omitempty"`
+}
+
+func (a *Agent) forward(ctx context.Context, leaderAPI string, cmd []byte) (*consensus.WriteResult, error) {
+	var fr forwardResult
+	_, err := a.peerClient(leaderAPI).Do(ctx, http.MethodPost, "/internal/v1/propose", cmd, &fr)
+	if err != nil {
+		var st *api.Status
+		if errors.As(err, &st) && st.Message == errMisdirected.Message {
+			return nil, errMisdirected
+		}
+		return nil, err
+	}
+	res := &consensus.WriteResult{Index: fr.Index}
+	if fr.Error != nil {
+		res.Err = fr.Error
+	}
+	for _, raw := range fr.Objects {
+		obj, err := api.DecodeAny(raw)
+		if err != nil {
+			return nil, err
+		}
+		res.Objects = append(res.Objects, obj)
+	}
+	return res, nil
+}
+
+// handlePropose applies a command forwarded by a follower.
+func (a *Agent) handlePropose(w http.ResponseWriter, r *http.Request) {
+	cmd, err := readBody(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, _, err := a.raft.Apply(r.Context(), cmd)
+	if errors.Is(err, consensus.ErrNotLeader) {
+		writeError(w, errMisdirected)
+		return
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	fr := forwardResult{}
+	if res, ok := resp.(*consensus.WriteResult); ok {
+		fr.Index = res.Index
+		if res.Err != nil {
+			fr.Error = api.AsStatus(res.Err)
+		}
+		for _, o := range res.Objects {
+			b, _ := json.Marshal(o)
+			fr.Objects = append(fr.Objects, b)
+		}
+	}
+	writeJSON(w, http.StatusOK, fr)
+}
