@@ -204,6 +204,16 @@ func describe(key api.Key) string {
 
 func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
 
+// sentence says what happened to an object the Kubernetes way:
+// `configmap "web" not found in namespace "default"`.
+func sentence(key api.Key, what string) string {
+	s := describe(api.Key{Kind: key.Kind, Name: key.Name}) + " " + what
+	if key.Namespace != "" {
+		s += " in namespace " + quote(key.Namespace)
+	}
+	return s
+}
+
 func notFound(key api.Key) *api.Status {
-	return api.NewError(api.ReasonNotFound, "%s not found", describe(key))
+	return api.NewError(api.ReasonNotFound, "%s", sentence(key, "not found"))
 }

@@ -93,7 +93,7 @@ func (s *Store) plan(index uint64, cmd WriteCommand) ([]change, *api.Status) {
 				return nil, api.NewError(api.ReasonInvalid,
 					"%s: metadata.resourceVersion: must not be set on create (it is %d)", describe(op.Key), op.ExpectVersion)
 			case op.Type == OpCreate && cur != nil:
-				return nil, api.NewError(api.ReasonAlreadyExists, "%s already exists", describe(op.Key))
+				return nil, api.NewError(api.ReasonAlreadyExists, "%s", sentence(op.Key, "already exists"))
 			case op.Type == OpUpdate && cur == nil,
 				op.Type == OpPut && cur == nil && op.ExpectVersion != 0:
 				return nil, notFound(op.Key)

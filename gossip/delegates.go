@@ -7,8 +7,8 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// delegate implements memberlist's Delegate (node metadata; no user
-// messages), MergeDelegate and AliveDelegate (identity checks).
+// delegate implements memberlist's Delegate (node metadata here; leave
+// announcements in leave.go), MergeDelegate and AliveDelegate (identity checks).
 // memberlist calls these from its own goroutines, some with its node lock
 // held; they only touch the table and d.mu.
 type delegate struct {
@@ -36,13 +36,6 @@ func (d *delegate) setMeta(b []byte) {
 	d.mu.Unlock()
 }
 
-// NotifyMsg, GetBroadcasts, LocalState and MergeRemoteState implement
-// memberlist.Delegate. This package sends no user messages or state.
-func (d *delegate) NotifyMsg([]byte)                           {}
-func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
-func (d *delegate) LocalState(join bool) []byte                { return nil }
-func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
-
 // NotifyMerge implements memberlist.MergeDelegate. It runs on both sides
 // of a join's push/pull, with the other side's nodes. It refuses the merge
 // when a live remote node has our name but another ID, or has the name of
@@ -53,7 +46,7 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 		if p.State != memberlist.StateAlive && p.State != memberlist.StateSuspect {
 			continue
 		}
-		meta, err := decodeMeta(p.Meta)
+		meta, _, err := decodeMeta(p.Meta)
 		if err != nil {
 			continue // NotifyAlive refuses it on its own
 		}
@@ -85,7 +78,7 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 // node we know as alive or suspect under another ID. A name whose holder
 // failed or left may be taken by a new ID: a replaced machine may reuse it.
 func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
-	meta, err := decodeMeta(peer.Meta)
+	meta, _, err := decodeMeta(peer.Meta)
 	if err != nil {
 		return fmt.Errorf("gossip: node %q at %s: %w", peer.Name, peer.Address(), err)
 	}

@@ -14,15 +14,17 @@ import (
 // Gossip is one node's membership in the cluster. All methods are safe
 // for concurrent use.
 type Gossip struct {
-	name   string
-	id     string
-	cfg    Config
-	logger *slog.Logger
-	clock  clock.Clock
+	name    string
+	id      string
+	session string // random per New; see wireMeta.Session
+	cfg     Config
+	logger  *slog.Logger
+	clock   clock.Clock
 
 	ml       *memberlist.Memberlist
 	table    *table
 	delegate *delegate
+	bcast    *memberlist.TransmitLimitedQueue // leave announcements
 
 	joinMu sync.Mutex // serializes Join, so a merge refusal reaches the right caller
 
@@ -41,7 +43,11 @@ func New(cfg Config) (*Gossip, error) {
 		return nil, err
 	}
 	cfg.Meta = cfg.Meta.clone()
-	metaBuf, err := encodeMeta(cfg.Meta)
+	session, err := newSession()
+	if err != nil {
+		return nil, err
+	}
+	metaBuf, err := encodeMeta(cfg.Meta, session)
 	if err != nil {
 		return nil, err
 	}
@@ -51,16 +57,18 @@ func New(cfg Config) (*Gossip, error) {
 	}
 	logger := cfg.Logger.With("node", cfg.Name)
 	g := &Gossip{
-		name:   cfg.Name,
-		id:     cfg.Meta.ID,
-		cfg:    cfg,
-		logger: logger,
-		clock:  cfg.Clock,
-		table:  newTable(cfg.Clock, logger),
-		meta:   cfg.Meta,
-		done:   make(chan struct{}),
+		name:    cfg.Name,
+		id:      cfg.Meta.ID,
+		session: session,
+		cfg:     cfg,
+		logger:  logger,
+		clock:   cfg.Clock,
+		table:   newTable(cfg.Name, cfg.Clock, logger),
+		meta:    cfg.Meta,
+		done:    make(chan struct{}),
 	}
 	g.delegate = &delegate{g: g, metaBuf: metaBuf}
+	g.bcast = &memberlist.TransmitLimitedQueue{NumNodes: g.table.numLive, RetransmitMult: mc.RetransmitMult}
 	mc.Delegate = g.delegate
 	mc.Events = g.table
 	mc.Merge = g.delegate
@@ -94,20 +102,9 @@ func (g *Gossip) pruneLoop() {
 }
 
 // Members returns every member this node knows, itself included, sorted
-// by name: live ones (alive or suspect, as memberlist sees them now),
-// failed ones until Forget or until the name comes back, and left ones
+// by name: live ones, failed ones until Forget or until the name comes back, and left ones
 // for LeftRetention. The result is the caller's to keep.
-func (g *Gossip) Members() []Member {
-	live := make(map[string]State)
-	for _, n := range g.ml.Members() {
-		st := StateAlive
-		if n.State == memberlist.StateSuspect {
-			st = StateSuspect
-		}
-		live[n.Name] = st
-	}
-	return g.table.snapshot(live)
-}
+func (g *Gossip) Members() []Member { return g.table.snapshot() }
 
 // Local returns this node's own entry.
 func (g *Gossip) Local() Member {
@@ -143,7 +140,7 @@ func (g *Gossip) UpdateMeta(m Meta) error {
 		return fmt.Errorf("%w: node %q has ID %s, UpdateMeta gave %q", ErrIDChange, g.name, g.id, m.ID)
 	}
 	m = m.clone()
-	b, err := encodeMeta(m)
+	b, err := encodeMeta(m, g.session)
 	if err != nil {
 		return err
 	}
@@ -174,17 +171,45 @@ func (g *Gossip) Forget(name string) {
 }
 
 // Leave tells the cluster this node is leaving on purpose, so others see it
-// as StateLeft rather than failed, waiting up to timeout (0 = no limit) for
-// the message to go out. Call Shutdown afterwards. Leave is idempotent.
+// as StateLeft rather than failed. It announces the leave, then has
+// memberlist broadcast it, waiting up to timeout in all (0 = no limit) for
+// the messages to go out. Call Shutdown afterwards. Leave is idempotent.
 func (g *Gossip) Leave(timeout time.Duration) error {
 	g.stateMu.Lock()
 	defer g.stateMu.Unlock()
 	if g.shutdown {
 		return ErrShutdown
 	}
+	if g.left {
+		return nil
+	}
 	g.left = true
-	if err := g.ml.Leave(timeout); err != nil {
-		return fmt.Errorf("gossip: node %q leaving: %w (others will see it as failed instead of left)", g.name, err)
+	var deadline <-chan time.Time // memberlist's broadcasts run on real time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	start := time.Now()
+	if g.table.numLive() > 1 {
+		sent := make(chan struct{})
+		g.bcast.QueueBroadcast(&leaveBroadcast{
+			name:   g.name,
+			msg:    encodeTagged(tagLeave, leaveIntent{Name: g.name, ID: g.id, Session: g.session}),
+			notify: sent,
+		})
+		select {
+		case <-sent:
+		case <-deadline:
+			g.logger.Warn("gossip: leave announcement not sent out in time; some nodes may see this node as failed", "timeout", timeout)
+		}
+	}
+	rest := time.Duration(0)
+	if timeout > 0 {
+		rest = max(timeout-time.Since(start), time.Millisecond)
+	}
+	if err := g.ml.Leave(rest); err != nil {
+		return fmt.Errorf("gossip: node %q leaving: %w (some nodes may see it as failed instead of left)", g.name, err)
 	}
 	g.logger.Info("gossip: left the cluster")
 	return nil

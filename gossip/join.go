@@ -73,6 +73,7 @@ func (g *Gossip) joinError(addr string, err error, refusal error) error {
 		return &joinError{addr: addr, sentinel: ErrJoin, detail: "no node answered"}
 	}
 	msg := err.Error()
+	g.logger.Debug("gossip: join attempt failed", "addr", addr, "err", msg)
 	if refusal != nil && strings.Contains(msg, refusal.Error()) {
 		return refusal
 	}
@@ -95,12 +96,17 @@ func (g *Gossip) joinError(addr string, err error, refusal error) error {
 	case has("i/o timeout", "deadline exceeded"):
 		return &joinError{addr: addr, sentinel: ErrJoin,
 			detail: "no answer in time (a firewall, a wrong address, or the agent is overloaded)"}
-	case has("no installed keys could decrypt", "encryption is configured but remote state is not encrypted"):
+	// memberlist's messages below are from this node's side: about the
+	// answer it got (the remote answers a bad join with an error message).
+	case has("no installed keys could decrypt"):
 		return &joinError{addr: addr, sentinel: ErrWrongKey,
-			detail: "the answer could not be decrypted: the join token is probably wrong" + keyHint(encrypted)}
+			detail: "its answer could not be decrypted: the join token is probably wrong (this node's gossip key does not match the cluster's)"}
 	case has("remote state is encrypted and encryption is not configured"):
 		return &joinError{addr: addr, sentinel: ErrWrongKey,
 			detail: "the cluster encrypts gossip but this node has no key: the join token is probably missing or wrong"}
+	case has("encryption is configured but remote state is not encrypted"):
+		return &joinError{addr: addr, sentinel: ErrWrongKey,
+			detail: "the cluster does not encrypt gossip but this node has a key: the join token is probably wrong, or the cluster runs insecure"}
 	case has("eof", "connection reset", "broken pipe"):
 		// The remote accepted the connection and hung up without an
 		// answer: it could not decrypt (or verify) what we sent.

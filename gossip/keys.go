@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -13,4 +14,13 @@ func GenerateKey() ([]byte, error) {
 		return nil, fmt.Errorf("gossip: generating key: %w", err)
 	}
 	return k, nil
+}
+
+// newSession returns a random tag for this run of the node.
+func newSession() (string, error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("gossip: generating session: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }

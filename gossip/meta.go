@@ -43,6 +43,19 @@ type wireMeta struct {
 	CPUMillis   int64             `json:"c,omitempty"`
 	MemoryBytes int64             `json:"m,omitempty"`
 	Version     string            `json:"v,omitempty"`
+	// Session is random per process start. It ties a leave announcement
+	// to one run of a node, so a stale one cannot mark the node's next run.
+	Session string `json:"s,omitempty"`
+}
+
+func toWire(m Meta, session string) wireMeta {
+	return wireMeta{ID: m.ID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, Labels: m.Labels,
+		CPUMillis: m.CPUMillis, MemoryBytes: m.MemoryBytes, Version: m.Version, Session: session}
+}
+
+func (w wireMeta) meta() Meta {
+	return Meta{ID: w.ID, RaftAddr: w.RaftAddr, APIAddr: w.APIAddr, Labels: w.Labels,
+		CPUMillis: w.CPUMillis, MemoryBytes: w.MemoryBytes, Version: w.Version}
 }
 
 // clone returns m with its own copy of Labels.
@@ -57,10 +70,11 @@ func (m Meta) clone() Meta {
 	return m
 }
 
-// encodeMeta encodes m and checks it fits MetaMaxSize. The error names the
-// labels, largest first, since they are what an operator can shorten.
-func encodeMeta(m Meta) ([]byte, error) {
-	b, err := json.Marshal(wireMeta(m))
+// encodeMeta encodes m and session and checks they fit MetaMaxSize. The
+// error names the labels, largest first, since they are what an operator
+// can shorten.
+func encodeMeta(m Meta, session string) ([]byte, error) {
+	b, err := json.Marshal(toWire(m, session))
 	if err != nil {
 		return nil, fmt.Errorf("gossip: encoding node metadata: %w", err)
 	}
@@ -94,16 +108,16 @@ func encodeMeta(m Meta) ([]byte, error) {
 }
 
 // decodeMeta decodes metadata written by encodeMeta.
-func decodeMeta(b []byte) (Meta, error) {
+func decodeMeta(b []byte) (Meta, string, error) {
 	if len(b) == 0 {
-		return Meta{}, fmt.Errorf("gossip: node carries no metadata (not a shoal agent?)")
+		return Meta{}, "", fmt.Errorf("gossip: node carries no metadata (not a shoal agent?)")
 	}
 	var w wireMeta
 	if err := json.Unmarshal(b, &w); err != nil {
-		return Meta{}, fmt.Errorf("gossip: unreadable node metadata (not a shoal agent?): %w", err)
+		return Meta{}, "", fmt.Errorf("gossip: unreadable node metadata (not a shoal agent?): %w", err)
 	}
 	if w.ID == "" {
-		return Meta{}, fmt.Errorf("gossip: node metadata has no node ID")
+		return Meta{}, "", fmt.Errorf("gossip: node metadata has no node ID")
 	}
-	return Meta(w), nil
+	return w.meta(), w.Session, nil
 }

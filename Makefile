@@ -1,0 +1,32 @@
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN     := bin/shoal
+
+.PHONY: build test unit vet demo bench fuzz clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/shoal
+
+vet:
+	$(GO) vet ./...
+
+# Unit tests, in-process clusters on loopback, and process-level tests.
+test: vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+# A local three-node cluster on loopback: forms, writes, kills the leader,
+# shows the failover. See scripts/demo.sh.
+demo: build
+	bash scripts/demo.sh
+
+bench: build
+	bash scripts/bench.sh
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeCommand -fuzztime 60s ./consensus/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,242 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
+)
+
+var shoalBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "shoal-bin-")
+	if err != nil {
+		panic(err)
+	}
+	shoalBin = filepath.Join(dir, "shoal")
+	build := exec.Command("go", "build", "-o", shoalBin, "../cmd/shoal")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build shoal:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeLoopbackIP picks an address in 127.0.0.0/8 whose shoal ports are free.
+func freeLoopbackIP(t testing.TB) string {
+	t.Helper()
+	for range 100 {
+		ip := fmt.Sprintf("127.%d.%d.%d", 10+rand.IntN(200), rand.IntN(256), 1+rand.IntN(250))
+		if portsFree(ip) {
+			return ip
+		}
+	}
+	t.Fatal("no free loopback address found")
+	return ""
+}
+
+func portsFree(ip string) bool {
+	var closers []func() error
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	for _, p := range []string{"7946", "7947", "7948"} {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, p))
+		if err != nil {
+			return false
+		}
+		closers = append(closers, l.Close)
+	}
+	u, err := net.ListenPacket("udp", net.JoinHostPort(ip, "7946"))
+	if err != nil {
+		return false
+	}
+	closers = append(closers, u.Close)
+	return true
+}
+
+// agent is one shoal agent running as a child process.
+type agent struct {
+	t       testing.TB
+	name    string
+	ip      string
+	dataDir string
+	args    []string
+	cmd     *exec.Cmd
+	logPath string
+}
+
+// startAgent runs `shoal agent` for name on ip; extra flags are appended.
+func startAgent(t testing.TB, name, ip, dataDir string, extra ...string) *agent {
+	t.Helper()
+	a := &agent{t: t, name: name, ip: ip, dataDir: dataDir,
+		args: append([]string{"agent", "--name", name, "--data-dir", dataDir, "--bind", ip, "--log-level", "debug"}, extra...),
+		logPath: filepath.Join(filepath.Dir(dataDir), name+".log"),
+	}
+	a.start()
+	t.Cleanup(a.kill9)
+	return a
+}
+
+func (a *agent) start() {
+	a.t.Helper()
+	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.cmd = exec.Command(shoalBin, a.args...)
+	a.cmd.Stdout, a.cmd.Stderr = logf, logf
+	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := a.cmd.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	logf.Close()
+	waitFor(a.t, 20*time.Second, "agent "+a.name+" serves its API", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := a.client().Do(ctx, "GET", "/healthz", nil, nil)
+		if a.cmd.ProcessState != nil {
+			return false, "process exited: " + a.tail()
+		}
+		return err == nil, fmt.Sprint(err)
+	})
+}
+
+// kill9 kills the agent as a power cut would.
+func (a *agent) kill9() {
+	if a.cmd == nil || a.cmd.Process == nil {
+		return
+	}
+	syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
+	a.cmd.Wait()
+	a.cmd = nil
+}
+
+// restart starts the agent again with the same flags and data dir.
+func (a *agent) restart() { a.kill9(); a.start() }
+
+func (a *agent) client() *api.Client { return api.NewClient("http://" + a.ip + ":7948") }
+
+func (a *agent) tail() string {
+	b, _ := os.ReadFile(a.logPath)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitFor polls cond until it holds or timeout passes; the failure names
+// what was awaited and what was last seen.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, seen := cond()
+		if ok {
+			return
+		}
+		last = seen
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s; last seen: %s", timeout, what, last)
+}
+
+// cluster is a set of agents formed through the first one.
+type cluster struct {
+	t      testing.TB
+	dir    string
+	agents []*agent
+}
+
+// startCluster runs n agents; the first bootstraps and the others join it.
+func startCluster(t testing.TB, n int, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dir: t.TempDir()}
+	for i := range n {
+		c.add(fmt.Sprintf("n%d", i+1), extra...)
+	}
+	c.waitVoters(consensus.TargetVoters(n))
+	return c
+}
+
+// add starts one more agent that joins through the first.
+func (c *cluster) add(name string, extra ...string) *agent {
+	ip := freeLoopbackIP(c.t)
+	dir := filepath.Join(c.dir, name)
+	args := append([]string{}, extra...)
+	if len(c.agents) > 0 {
+		args = append(args, "--join", c.agents[0].ip, "--token-file", filepath.Join(c.agents[0].dataDir, "token"))
+	}
+	a := startAgent(c.t, name, ip, dir, args...)
+	c.agents = append(c.agents, a)
+	return a
+}
+
+// status asks agent a for the cluster status.
+func status(a *agent) (*api.ClusterStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return a.client().Status(ctx)
+}
+
+// waitVoters waits until every running agent agrees on a leader and on n voters.
+func (c *cluster) waitVoters(n int) {
+	c.t.Helper()
+	waitFor(c.t, 60*time.Second, fmt.Sprintf("%d voters and one leader", n), func() (bool, string) {
+		var leader string
+		for _, a := range c.agents {
+			if a.cmd == nil {
+				continue
+			}
+			st, err := status(a)
+			if err != nil {
+				return false, a.name + ": " + err.Error()
+			}
+			if st.Leader == nil || len(st.Voters) != n {
+				return false, fmt.Sprintf("%s: leader=%v voters=%d", a.name, st.Leader, len(st.Voters))
+			}
+			if leader != "" && leader != st.Leader.ID {
+				return false, "agents disagree on the leader"
+			}
+			leader = st.Leader.ID
+		}
+		return true, ""
+	})
+}
+
+// leader returns the running agent that leads.
+func (c *cluster) leader() *agent {
+	c.t.Helper()
+	var found *agent
+	waitFor(c.t, 30*time.Second, "a leader", func() (bool, string) {
+		for _, a := range c.agents {
+			if a.cmd == nil {
+				continue
+			}
+			if st, err := status(a); err == nil && st.Self.RaftState == "Leader" {
+				found = a
+				return true, ""
+			}
+		}
+		return false, "no agent reports Leader"
+	})
+	return found
+}
