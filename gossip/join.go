@@ -184,9 +184,13 @@ func normalizeAddr(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
 		// No port: "host", "1.2.3.4", "::1" or "[::1]".
-		host = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
-		if strings.ContainsAny(host, "[]") {
-			return "", &joinError{addr: addr, sentinel: ErrJoin, detail: "not a host or host:port"}
+		host = a
+		bracketed := strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")
+		if bracketed {
+			host = host[1 : len(host)-1]
+		}
+		if strings.ContainsAny(host, "[]") || (strings.Contains(host, ":") || bracketed) && net.ParseIP(host) == nil {
+			return "", &joinError{addr: addr, sentinel: ErrJoin, detail: "not a host, host:port or [IPv6]:port"}
 		}
 		return net.JoinHostPort(host, strconv.Itoa(DefaultPort)), nil
 	}
