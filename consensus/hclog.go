@@ -49,15 +49,15 @@ func (h *slogHCLog) Error(msg string, args ...any) { h.Log(hclog.Error, msg, arg
 func (h *slogHCLog) enabled(level hclog.Level) bool {
 	return h.l.Enabled(context.Background(), toSlog(level))
 }
-func (h *slogHCLog) IsTrace() bool              { return h.enabled(hclog.Trace) }
-func (h *slogHCLog) IsDebug() bool              { return h.enabled(hclog.Debug) }
-func (h *slogHCLog) IsInfo() bool               { return h.enabled(hclog.Info) }
-func (h *slogHCLog) IsWarn() bool               { return h.enabled(hclog.Warn) }
-func (h *slogHCLog) IsError() bool              { return h.enabled(hclog.Error) }
-func (h *slogHCLog) ImpliedArgs() []any         { return h.args }
-func (h *slogHCLog) Name() string               { return h.name }
-func (h *slogHCLog) SetLevel(hclog.Level)       {}
-func (h *slogHCLog) GetLevel() hclog.Level      { return hclog.Info }
+func (h *slogHCLog) IsTrace() bool         { return h.enabled(hclog.Trace) }
+func (h *slogHCLog) IsDebug() bool         { return h.enabled(hclog.Debug) }
+func (h *slogHCLog) IsInfo() bool          { return h.enabled(hclog.Info) }
+func (h *slogHCLog) IsWarn() bool          { return h.enabled(hclog.Warn) }
+func (h *slogHCLog) IsError() bool         { return h.enabled(hclog.Error) }
+func (h *slogHCLog) ImpliedArgs() []any    { return h.args }
+func (h *slogHCLog) Name() string          { return h.name }
+func (h *slogHCLog) SetLevel(hclog.Level)  {}
+func (h *slogHCLog) GetLevel() hclog.Level { return hclog.Info }
 func (h *slogHCLog) ResetNamed(n string) hclog.Logger {
 	return &slogHCLog{l: h.l, name: n, args: h.args}
 }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 	"github.com/shoal-dev/shoal/api"
+	"go.etcd.io/bbolt"
 )
 
 // ErrNotLeader is returned by leader-only operations on a follower.

@@ -322,6 +322,8 @@ func sortedIDs(cfg map[string]*Member) []string {
 
 func sortedPeers(peers []Peer) []Peer {
 	out := append([]Peer(nil), peers...)
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
+	})
 	return out
 }

@@ -103,7 +103,7 @@ func encodeMeta(m Meta, session string) ([]byte, error) {
 	if len(names) > 0 {
 		hint = "remove or shorten node labels: " + strings.Join(names, ", ")
 	}
-	return nil, fmt.Errorf("%w: node %s metadata encodes to %d bytes, over the %d-byte gossip limit; %s",
+	return nil, fmt.Errorf("%w: metadata of node %s encodes to %d bytes, over the %d-byte gossip limit; %s",
 		ErrMetaTooLarge, m.ID, len(b), MetaMaxSize, hint)
 }
 
