@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/shoal-dev/shoal/clock"
 )
 
 // testKey is the cluster key most tests share.
@@ -158,5 +156,3 @@ func dump(g *Gossip) string {
 	}
 	return b.String()
 }
-
-var _ clock.Clock = (*clock.Fake)(nil)

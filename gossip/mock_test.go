@@ -1,0 +1,59 @@
+package gossip
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// TestMockNetwork runs nodes on memberlist's in-memory transport.
+func TestMockNetwork(t *testing.T) {
+	var net memberlist.MockNetwork
+	onMock := func(name string) func(*Config) {
+		return func(c *Config) { c.Transport = net.NewTransport(name) }
+	}
+	n1 := startNode(t, "n1", onMock("n1"))
+	n2 := startNode(t, "n2", onMock("n2"))
+	n3 := startNode(t, "n3", onMock("n3"))
+	mustJoin(t, n2, n1)
+	mustJoin(t, n3, n2)
+	for _, g := range []*Gossip{n1, n2, n3} {
+		waitFor(t, g.name+" to see 3", func() bool { return g.NumAlive() == 3 })
+	}
+	if err := n3.Leave(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n3.Shutdown()
+	waitFor(t, "n1 to see n3 left", func() bool { return stateOf(n1, "n3") == StateLeft })
+}
+
+// TestLeftStateInPushPull: a node that missed a leave announcement learns
+// it from a peer's push/pull state.
+func TestLeftStateInPushPull(t *testing.T) {
+	a := startNode(t, "a")
+	b := startNode(t, "b")
+	x := mlNode(t, "x", "id-x", "sx")
+	for _, g := range []*Gossip{a, b} {
+		g.table.NotifyJoin(x)
+	}
+	a.delegate.NotifyMsg(encodeTagged(tagLeave, leaveIntent{Name: "x", ID: "id-x", Session: "sx"}))
+	if a.bcast.NumQueued() != 1 {
+		t.Errorf("a did not re-broadcast the leave announcement (%d queued)", a.bcast.NumQueued())
+	}
+	a.delegate.NotifyMsg(encodeTagged(tagLeave, leaveIntent{Name: "x", ID: "id-x", Session: "sx"}))
+	a.delegate.NotifyMsg([]byte("Zfuture message type"))
+	a.delegate.NotifyMsg(nil)
+	for _, g := range []*Gossip{a, b} {
+		g.table.NotifyLeave(x)
+	}
+	if stateOf(a, "x") != StateLeft || stateOf(b, "x") != StateFailed {
+		t.Fatalf("a sees x %s, b sees x %s", stateOf(a, "x"), stateOf(b, "x"))
+	}
+	b.delegate.MergeRemoteState(a.delegate.LocalState(false), false)
+	if stateOf(b, "x") != StateLeft {
+		t.Errorf("b sees x %s after a push/pull with a", stateOf(b, "x"))
+	}
+	b.delegate.MergeRemoteState([]byte("S{broken"), false)
+	b.delegate.MergeRemoteState(nil, false)
+}
