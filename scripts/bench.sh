@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs shoal's process-level benchmarks (integration/bench*_test.go) one at
+# a time and prints the results. See BENCHMARKS.md for recorded numbers.
+#   scripts/bench.sh              all of them (about 4 minutes)
+#   scripts/bench.sh failover     BenchmarkLeaderFailover, 20 kills
+#   scripts/bench.sh throughput   BenchmarkWriteThroughput (shoal)
+#   scripts/bench.sh etcd         BenchmarkEtcdWriteThroughput (needs etcd-server)
+#   scripts/bench.sh rss          BenchmarkIdleAgentRSS
+# Environment:
+#   SHOAL_BENCH_DURATION  measured window of the throughput runs (default 10s)
+#   SHOAL_BENCH_WARMUP    unmeasured load before it (default 2s)
+#   SHOAL_BENCH_IDLE      idle time before RSS is read (default 10s)
+#   BENCH_OUT             where the raw output goes (default $TMPDIR/shoal-bench.txt)
+# The benchmarks start agents (and etcd) on 127.x.y.z loopback addresses;
+# run nothing else heavy meanwhile. Benchmarks report, they never fail on
+# timings.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${BENCH_OUT:-${TMPDIR:-/tmp}/shoal-bench.txt}
+: >"$OUT"
+
+run() { # regexp benchtime
+  echo "== go test -v -run '^\$' -bench '$1' -benchtime=$2 ./integration/" | tee -a "$OUT"
+  go test -v -run '^$' -bench "$1" -benchtime="$2" -timeout 30m ./integration/ 2>&1 | tee -a "$OUT"
+}
+
+what=${1:-all}
+case $what in
+  failover | all) run '^BenchmarkLeaderFailover$' 20x ;;&
+  throughput | all) run '^BenchmarkWriteThroughput$' 1x ;;&
+  etcd | all)
+    if [ ! -x /usr/bin/etcd ]; then
+      echo "skipping the etcd baseline: install it with apt-get install -y etcd-server" | tee -a "$OUT"
+    else
+      run '^BenchmarkEtcdWriteThroughput$' 1x
+    fi ;;&
+  rss | all) run '^BenchmarkIdleAgentRSS$' 1x ;;
+  failover | throughput | etcd) ;;
+  *) echo "usage: $0 [all|failover|throughput|etcd|rss]" >&2; exit 2 ;;
+esac
+
+echo
+echo "== results (raw output in $OUT)"
+grep -E '^Benchmark' "$OUT" | sed -E 's/[[:space:]]+/ /g'
