@@ -86,7 +86,7 @@ type agent struct {
 func startAgent(t testing.TB, name, ip, dataDir string, extra ...string) *agent {
 	t.Helper()
 	a := &agent{t: t, name: name, ip: ip, dataDir: dataDir,
-		args: append([]string{"agent", "--name", name, "--data-dir", dataDir, "--bind", ip, "--log-level", "debug"}, extra...),
+		args:    append([]string{"agent", "--name", name, "--data-dir", dataDir, "--bind", ip, "--log-level", "debug"}, extra...),
 		logPath: filepath.Join(filepath.Dir(dataDir), name+".log"),
 	}
 	a.start()

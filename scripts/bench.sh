@@ -41,4 +41,4 @@ esac
 
 echo
 echo "== results (raw output in $OUT)"
-grep -E '^Benchmark' "$OUT" | sed -E 's/[[:space:]]+/ /g'
+grep -E '^Benchmark[^[:space:]]*[[:space:]]+[0-9]' "$OUT" | sed -E 's/[[:space:]]+/ /g'
