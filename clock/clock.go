@@ -44,7 +44,6 @@ type waiter struct {
 	at     time.Time
 	period time.Duration // 0 for one-shot
 	ch     chan time.Time
-	done   bool
 }
 
 // NewFake returns a fake clock reading start.

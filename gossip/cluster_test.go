@@ -134,7 +134,7 @@ func TestFailedAndLeft(t *testing.T) {
 	}
 
 	// n2 leaves gracefully.
-	if err := n2.Leave(2 * time.Second); err != nil {
+	if err := n2.Leave(5 * time.Second); err != nil {
 		t.Fatalf("Leave: %v", err)
 	}
 	if err := n2.Leave(time.Second); err != nil {

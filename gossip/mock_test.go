@@ -9,23 +9,36 @@ import (
 
 // TestMockNetwork runs nodes on memberlist's in-memory transport.
 func TestMockNetwork(t *testing.T) {
+	// The mock transport's channels are unbuffered and its maps unlocked:
+	// create every transport before any node runs, and keep memberlist's
+	// default probe timing, since a busy receiver stalls its senders.
 	var net memberlist.MockNetwork
-	onMock := func(name string) func(*Config) {
-		return func(c *Config) { c.Transport = net.NewTransport(name) }
+	names := []string{"n1", "n2", "n3"}
+	transports := map[string]*memberlist.MockTransport{}
+	for _, name := range names {
+		transports[name] = net.NewTransport(name)
 	}
-	n1 := startNode(t, "n1", onMock("n1"))
-	n2 := startNode(t, "n2", onMock("n2"))
-	n3 := startNode(t, "n3", onMock("n3"))
+	nodes := map[string]*Gossip{}
+	for _, name := range names {
+		nodes[name] = startNode(t, name, func(c *Config) {
+			c.Transport = transports[name]
+			c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult = 0, 0, 0
+		})
+	}
+	n1, n2, n3 := nodes["n1"], nodes["n2"], nodes["n3"]
+	if a := addr(n1); a != "127.0.0.1:1" {
+		t.Errorf("n1 is at %s, want the mock address 127.0.0.1:1", a)
+	}
 	mustJoin(t, n2, n1)
 	mustJoin(t, n3, n2)
-	for _, g := range []*Gossip{n1, n2, n3} {
+	for _, g := range nodes {
 		waitFor(t, g.name+" to see 3", func() bool { return g.NumAlive() == 3 })
 	}
-	if err := n3.Leave(2 * time.Second); err != nil {
+	if err := n3.Leave(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	n3.Shutdown()
 	waitFor(t, "n1 to see n3 left", func() bool { return stateOf(n1, "n3") == StateLeft })
+	n3.Shutdown()
 }
 
 // TestLeftStateInPushPull: a node that missed a leave announcement learns

@@ -156,7 +156,7 @@ func TestPruneLoopDropsLeftMembers(t *testing.T) {
 	n2 := startNode(t, "n2")
 	mustJoin(t, n2, n1)
 	waitFor(t, "n1 to see n2", func() bool { return n1.NumAlive() == 2 })
-	if err := n2.Leave(2 * time.Second); err != nil {
+	if err := n2.Leave(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	n2.Shutdown()
