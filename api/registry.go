@@ -16,7 +16,11 @@ type Resource struct {
 	Kind       string // "ConfigMap"
 	Plural     string // "configmaps"
 	Namespaced bool
-	New        func() Object
+	// System kinds hold the cluster's own bookkeeping (credentials, join
+	// tokens, keys). The generic object API does not write them; dedicated
+	// endpoints do, and only administrators may read them.
+	System bool
+	New    func() Object
 }
 
 // APIVersion returns "v1" for the core group and "group/version" otherwise.

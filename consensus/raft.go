@@ -32,6 +32,8 @@ type RaftConfig struct {
 	// InMemory uses in-memory stores and Transport (which must be set); for tests.
 	InMemory  bool
 	Transport raft.Transport
+	// TLS, when set, makes the TCP transport mutual TLS.
+	TLS *RaftTLS
 
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	SnapshotThreshold                                     uint64
@@ -145,7 +147,7 @@ func NewRaft(c RaftConfig, fsm *FSM) (*Raft, error) {
 			stores.close()
 			return nil, fmt.Errorf("consensus: advertise address %q: %w", c.AdvertiseAddr, err)
 		}
-		trans, err = raft.NewTCPTransportWithLogger(c.BindAddr, adv, 5, 10*time.Second, NewHCLogger(c.Logger, "raft-net"))
+		trans, err = newTransport(&c, adv)
 		if err != nil {
 			stores.close()
 			return nil, fmt.Errorf("consensus: listen for raft on %s: %w", c.BindAddr, err)
@@ -261,4 +263,18 @@ func (n *Raft) Shutdown() error {
 		n.bolt.Close()
 	}
 	return err
+}
+
+func newTransport(c *RaftConfig, adv *net.TCPAddr) (raft.Transport, error) {
+	logger := NewHCLogger(c.Logger, "raft-net")
+	if c.TLS == nil {
+		return raft.NewTCPTransportWithLogger(c.BindAddr, adv, 5, 10*time.Second, logger)
+	}
+	layer, err := newTLSStreamLayer(c.BindAddr, adv, c.TLS)
+	if err != nil {
+		return nil, err
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: layer, MaxPool: 5, Timeout: 10 * time.Second, Logger: logger,
+	}), nil
 }

@@ -27,7 +27,7 @@ const updateTimeout = 5 * time.Second
 // Config configures a Gossip. Only Name and Meta.ID are required, plus Keys
 // unless Insecure.
 type Config struct {
-	Name          string // node name, unique in the cluster; defaults nowhere: required
+	Name          string // node name, unique in the cluster (required; the agent defaults it to the hostname)
 	BindAddr      string // "" = 0.0.0.0
 	BindPort      int    // 0 = DefaultPort
 	AdvertiseAddr string // "" = derived from BindAddr (memberlist's rules)

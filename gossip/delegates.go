@@ -53,7 +53,7 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 		var cerr error
 		switch {
 		case p.Name == g.name && meta.ID != g.id:
-			cerr = &conflictError{Name: p.Name, OtherID: meta.ID, OtherAddr: p.Address(), Local: true}
+			cerr = &conflictError{Name: p.Name, OtherID: meta.ID, OtherAddr: p.Address()}
 		default:
 			if known, ok := g.table.conflict(p.Name, meta.ID); ok {
 				cerr = &conflictError{Name: p.Name, OtherID: known.Meta.ID, OtherAddr: known.Addr,
@@ -84,7 +84,7 @@ func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
 	}
 	if known, ok := d.g.table.conflict(peer.Name, meta.ID); ok {
 		return &conflictError{Name: peer.Name, OtherID: known.Meta.ID, OtherAddr: known.Addr,
-			NewID: meta.ID, NewAddr: peer.Address(), Local: peer.Name == d.g.name}
+			NewID: meta.ID, NewAddr: peer.Address()}
 	}
 	return nil
 }
@@ -109,20 +109,19 @@ type conflictError struct {
 	Name      string
 	OtherID   string // the ID already using the name
 	OtherAddr string
-	NewID     string // the ID that claims it (for a remote claimant)
+	NewID     string // the ID claiming it; "" when that is this node
 	NewAddr   string
-	Local     bool // the name is this node's own
 }
 
 func (e *conflictError) Error() string {
-	if e.Local && e.NewID == "" {
+	if e.NewID == "" {
 		return fmt.Sprintf("gossip: node name %q is already used by node %s at %s; "+
 			"start this node with a different --name, or with that node's data dir to be the same node",
 			e.Name, e.OtherID, e.OtherAddr)
 	}
-	return fmt.Sprintf("gossip: node name %q is claimed by node %s at %s but is already used by live node %s at %s; "+
-		"start that node with a different --name, or with this node's data dir to be the same node",
-		e.Name, e.NewID, e.NewAddr, e.OtherID, e.OtherAddr)
+	return fmt.Sprintf("gossip: node name %q is claimed by node %s at %s, but live node %s at %s already uses it; "+
+		"start the newcomer with a different --name, or with the data dir of node %s to be the same node",
+		e.Name, e.NewID, e.NewAddr, e.OtherID, e.OtherAddr, e.OtherID)
 }
 
 func (e *conflictError) Unwrap() error { return ErrNameConflict }

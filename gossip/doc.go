@@ -7,46 +7,59 @@
 // # Membership table
 //
 // Gossip owns the table; memberlist's event callbacks feed it. A member is
-// StateAlive or StateSuspect while memberlist counts it (Members asks
-// memberlist which of the two at the time of the call), then StateFailed
-// when declared dead, or StateLeft when it left with Leave. Failed members
-// stay, with their last Meta and the time they failed (Since, by
-// Config.Clock), until Forget or until the same name is alive again, so the
-// Raft leader can tell how long a voter has been gone. Left members are
-// dropped LeftRetention (10 minutes) after leaving. Subscribe gives a
-// coalesced signal after every change to the table.
+// StateAlive while memberlist counts it, then StateFailed when declared
+// dead, or StateLeft when it left with Leave. Since is when it entered that
+// state, by Config.Clock. Failed members stay, with their last Meta, until
+// Forget or until the same name is alive again, so the Raft leader can tell
+// how long a voter has been gone. Left members are dropped LeftRetention
+// (10 minutes) after leaving. Subscribe gives a coalesced signal after
+// every change to the table, metadata updates included.
+//
+// memberlist v0.5.4 keeps a node's suspicion to itself (Node.State is not
+// filled in by Members or NotifyLeave), so live members show as StateAlive
+// and StateSuspect is never reported; it stays in the API for callers to
+// handle. For the same reason a leave is not told apart from a failure by
+// memberlist: a leaving node first announces it (a gossiped user message,
+// re-broadcast once by each receiver), and push/pull exchanges carry the
+// members each node knows as left, so nodes that missed the announcement
+// still learn it. An announcement names one run of a node (a random
+// session in its metadata), so a stale one cannot mark the node's next run.
 //
 // # Identity
 //
 // A node's name is unique in the cluster and belongs to one node ID (the
 // UUID in its data dir, also its Raft server ID). A node that joins under a
-// name that a live (alive or suspect) node holds with another ID is refused
-// on both sides of the join, and Join returns an error wrapping
-// ErrNameConflict that says what to do. Alive messages that claim such a
-// name are ignored. The name of a failed or left node may be taken by a new
-// ID: a replaced machine may reuse its name, from a new address too.
+// name that a live node holds with another ID is refused on both sides of
+// the join, and Join returns an error wrapping ErrNameConflict that says
+// what to do. Alive messages that claim such a name are ignored. The name
+// of a failed or left node may be taken by a new ID (a replaced machine
+// may reuse its name), from a new address too once it has been dead for
+// five probe intervals.
 //
 // # Encryption
 //
 // Unless Config.Insecure, every packet and stream is encrypted with the
 // primary key and must decrypt with one of Config.Keys (32 bytes each,
 // see GenerateKey); plaintext is refused both ways. A node with a wrong or
-// missing key cannot join (Join returns an error wrapping ErrWrongKey
-// that says the join token is probably wrong) and cannot read gossip.
+// missing key cannot join (Join returns an error wrapping ErrWrongKey that
+// says the join token is probably wrong) and cannot read gossip.
 //
 // # Logging
 //
 // The package logs with log/slog (Config.Logger). memberlist's own log lines
-// are routed there too, with attribute component=memberlist: [DEBUG] at
-// debug, [INFO] at info, [WARN] and [ERR] at warn.
+// go there too, with attribute component=memberlist: [DEBUG] at debug,
+// [INFO] at info, [WARN] and [ERR] at warn.
 //
-// # Concurrency
+// # Concurrency and ownership
 //
 // All methods of Gossip are safe for concurrent use. Join calls are
-// serialized. Leave, Shutdown and Forget are idempotent. Values returned
-// (Member, Meta) are copies the caller owns. memberlist calls into this
-// package with its node lock held; this package never calls memberlist
-// while holding its own locks from those callbacks.
+// serialized; RetryJoin may run while other methods are called. Leave,
+// Shutdown, Forget and a Subscribe cancel func are idempotent. Members,
+// Local and Meta values returned are copies the caller owns, and New and
+// UpdateMeta copy the Meta they are given. memberlist calls into this
+// package from its goroutines, some with its node lock held; those
+// callbacks only take this package's table and delegate locks, and never
+// call memberlist.
 //
 // Errors are prefixed "gossip: " and wrap the sentinels in errors.go.
 package gossip

@@ -102,8 +102,8 @@ func (g *Gossip) pruneLoop() {
 }
 
 // Members returns every member this node knows, itself included, sorted
-// by name: live ones, failed ones until Forget or until the name comes back, and left ones
-// for LeftRetention. The result is the caller's to keep.
+// by name: live ones, failed ones until Forget or until the name comes
+// back, and left ones for LeftRetention. The result is the caller's.
 func (g *Gossip) Members() []Member { return g.table.snapshot() }
 
 // Local returns this node's own entry.
@@ -111,12 +111,15 @@ func (g *Gossip) Local() Member {
 	if m, ok := g.table.lookup(g.name); ok {
 		return m
 	}
-	// Not in the table (cannot normally happen: memberlist reports the
-	// local node as joined on start).
+	// Not in the table: dropped LeftRetention after this node left.
 	n := g.ml.LocalNode()
 	g.stateMu.Lock()
 	defer g.stateMu.Unlock()
-	return Member{Name: g.name, Addr: n.Address(), Meta: g.meta.clone(), State: StateAlive}
+	st := StateAlive
+	if g.left {
+		st = StateLeft
+	}
+	return Member{Name: g.name, Addr: n.Address(), Meta: g.meta.clone(), State: st}
 }
 
 // NumAlive returns how many members are alive or suspect (memberlist

@@ -77,8 +77,14 @@ func TestNotifyAlive(t *testing.T) {
 	// A live n2 with ID a: another ID is refused. Once n2 failed or left,
 	// another ID may take the name.
 	n1.table.NotifyJoin(node("n2", "a"))
-	if err := d.NotifyAlive(node("n2", "b")); !errors.Is(err, ErrNameConflict) {
-		t.Errorf("alive n2/b while n2/a is alive: %v, want ErrNameConflict", err)
+	err := d.NotifyAlive(node("n2", "b"))
+	want := `gossip: node name "n2" is claimed by node b at 127.0.0.9:7946, but live node a at 127.0.0.9:7946 already uses it; ` +
+		`start the newcomer with a different --name, or with the data dir of node a to be the same node`
+	if !errors.Is(err, ErrNameConflict) || err.Error() != want {
+		t.Errorf("alive n2/b while n2/a is alive:\n got %v\nwant %s", err, want)
+	}
+	if err := d.NotifyMerge([]*memberlist.Node{node("n2", "b")}); !errors.Is(err, ErrNameConflict) {
+		t.Errorf("merge with n2/b while n2/a is alive: %v, want ErrNameConflict", err)
 	}
 	n1.table.NotifyLeave(node("n2", "a"))
 	if stateOf(n1, "n2") != StateFailed {

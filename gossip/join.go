@@ -227,4 +227,6 @@ func (e *multiJoinError) Error() string {
 	return "gossip: join failed at every address: " + strings.Join(parts, "; ")
 }
 
-func (e *multiJoinError) Unwrap() []error { return append(e.errs, ErrJoin) }
+func (e *multiJoinError) Unwrap() []error {
+	return append(append([]error(nil), e.errs...), ErrJoin)
+}
