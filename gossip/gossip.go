@@ -22,6 +22,7 @@ type Gossip struct {
 	clock   clock.Clock
 
 	ml       *memberlist.Memberlist
+	keyring  *memberlist.Keyring // nil when insecure
 	table    *table
 	delegate *delegate
 	bcast    *memberlist.TransmitLimitedQueue // leave announcements
@@ -79,6 +80,7 @@ func New(cfg Config) (*Gossip, error) {
 		return nil, fmt.Errorf("gossip: starting on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
 	}
 	g.ml = ml
+	g.keyring = mc.Keyring
 	g.wg.Add(1)
 	go g.pruneLoop()
 	local := ml.LocalNode()

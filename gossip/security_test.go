@@ -82,3 +82,34 @@ func TestInsecureCluster(t *testing.T) {
 	mustJoin(t, n, seed)
 	waitFor(t, "both to see 2", func() bool { return seed.NumAlive() == 2 && n.NumAlive() == 2 })
 }
+
+// Rotating the key ring on every node keeps the members talking, and a node
+// that only has the retired key is locked out afterwards.
+func TestSetKeysRotation(t *testing.T) {
+	old, _ := GenerateKey()
+	fresh, _ := GenerateKey()
+	withKey := func(k ...[]byte) func(*Config) { return func(c *Config) { c.Keys = k } }
+	a := startNode(t, "rot-a", withKey(old))
+	b := startNode(t, "rot-b", withKey(old))
+	if _, err := b.Join([]string{a.Local().Addr}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*Gossip{a, b} {
+		if err := g.SetKeys([][]byte{fresh, old}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range []*Gossip{a, b} {
+		if err := g.SetKeys([][]byte{fresh}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := startNode(t, "rot-c", withKey(fresh))
+	if _, err := c.Join([]string{a.Local().Addr}); err != nil {
+		t.Fatalf("join with the new key: %v", err)
+	}
+	stale := startNode(t, "rot-stale", withKey(old))
+	if _, err := stale.Join([]string{a.Local().Addr}); err == nil {
+		t.Fatal("a node with the retired key joined")
+	}
+}
