@@ -20,6 +20,8 @@ const (
 	ReasonTooLarge           Reason = "RequestEntityTooLarge"
 	ReasonMethodNotAllowed   Reason = "MethodNotAllowed"
 	ReasonInternal           Reason = "InternalError"
+	ReasonUnauthorized       Reason = "Unauthorized"
+	ReasonForbidden          Reason = "Forbidden"
 )
 
 var reasonCodes = map[Reason]int{
@@ -33,6 +35,8 @@ var reasonCodes = map[Reason]int{
 	ReasonTooLarge:           http.StatusRequestEntityTooLarge,
 	ReasonMethodNotAllowed:   http.StatusMethodNotAllowed,
 	ReasonInternal:           http.StatusInternalServerError,
+	ReasonUnauthorized:       http.StatusUnauthorized,
+	ReasonForbidden:          http.StatusForbidden,
 }
 
 // Status is the error body of every failed API call, shaped like a

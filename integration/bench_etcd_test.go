@@ -43,7 +43,7 @@ func BenchmarkEtcdWriteThroughput(b *testing.B) {
 			var total loadResult
 			for b.Loop() {
 				r := run.Add(1)
-				total.add(runLoad(clients, warmup, dur, func(ctx context.Context, hc *http.Client, w, seq int) error {
+				total.add(runLoad(clients, nil, warmup, dur, func(ctx context.Context, hc *http.Client, w, seq int) error {
 					name := fmt.Sprintf("bench-r%d-c%d-%d", r, w, seq)
 					body := etcdPutJSON("/registry/configmaps/default/"+name, configMapJSON(name))
 					return postJSON(ctx, hc, url, body, http.StatusOK)

@@ -7,6 +7,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math"
@@ -58,8 +59,12 @@ func configMapJSON(name string) []byte {
 // newBenchHTTPClient is one worker's keep-alive client. Its transport keeps
 // up to conns idle connections per host, so connections are reused instead
 // of being closed after each request.
-func newBenchHTTPClient(conns int) *http.Client {
+func newBenchHTTPClient(conns int, tlsConf *tls.Config) *http.Client {
+	if tlsConf != nil {
+		tlsConf = tlsConf.Clone()
+	}
 	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     tlsConf,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
@@ -108,13 +113,32 @@ func (r *loadResult) add(o loadResult) {
 	}
 }
 
+// apiTarget is how to reach one agent's API: the base URL and the TLS
+// settings of the harness's own client for it (nil for plain HTTP), so the
+// benchmarks follow whatever the harness uses.
+type apiTarget struct {
+	base string
+	tls  *tls.Config
+}
+
+func targetOf(a *agent) apiTarget {
+	cl := a.client()
+	t := apiTarget{base: cl.Base}
+	if cl.HTTP != nil {
+		if tr, ok := cl.HTTP.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+			t.tls = tr.TLSClientConfig
+		}
+	}
+	return t
+}
+
 // writeFunc performs write number seq of worker w with that worker's client.
 type writeFunc func(ctx context.Context, hc *http.Client, w, seq int) error
 
 // runLoad runs clients closed-loop workers, each with its own keep-alive
 // client: warmup unmeasured, then dur measured. Writes that complete inside
 // the measured window count; their latencies are kept.
-func runLoad(clients int, warmup, dur time.Duration, write writeFunc) loadResult {
+func runLoad(clients int, tlsConf *tls.Config, warmup, dur time.Duration, write writeFunc) loadResult {
 	start := time.Now()
 	from, until := start.Add(warmup), start.Add(warmup+dur)
 	type workerResult struct {
@@ -128,7 +152,7 @@ func runLoad(clients int, warmup, dur time.Duration, write writeFunc) loadResult
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hc := newBenchHTTPClient(clients)
+			hc := newBenchHTTPClient(clients, tlsConf)
 			defer hc.CloseIdleConnections()
 			res := &results[w]
 			res.lat = make([]time.Duration, 0, 4096)

@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +32,7 @@ import (
 // kill until a survivor reports itself Leader, so the two can be compared.
 func BenchmarkLeaderFailover(b *testing.B) {
 	c := startCluster(b, 3)
+	keepLogs(b, c)
 	var writes, elections []time.Duration
 	iter := 0
 	for b.Loop() {
@@ -96,12 +99,28 @@ func BenchmarkLeaderFailover(b *testing.B) {
 func failoverWrite(a *agent, name string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cl := &api.Client{Base: "http://" + a.ip + ":7948", HTTP: failoverHTTP}
-	_, err := cl.Create(ctx, configMap(name))
+	_, err := benchAPIClient(a).Create(ctx, configMap(name))
 	return err
 }
 
-var failoverHTTP = newBenchHTTPClient(4)
+// benchAPIClient is an API client for a whose keep-alive connections are
+// shared by every call (a.client() makes a new client each time).
+func benchAPIClient(a *agent) *api.Client {
+	t := targetOf(a)
+	benchClientsMu.Lock()
+	defer benchClientsMu.Unlock()
+	hc := benchClients[t.base]
+	if hc == nil {
+		hc = newBenchHTTPClient(4, t.tls)
+		benchClients[t.base] = hc
+	}
+	return &api.Client{Base: t.base, HTTP: hc}
+}
+
+var (
+	benchClientsMu sync.Mutex
+	benchClients   = map[string]*http.Client{}
+)
 
 // watchForLeader polls the survivors' status until one of them reports
 // itself Leader and sends the time since the call (0 if none did in 60s).
@@ -112,8 +131,7 @@ func watchForLeader(survivors []*agent) <-chan time.Duration {
 		for time.Since(t0) < 60*time.Second {
 			for _, a := range survivors {
 				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-				cl := &api.Client{Base: "http://" + a.ip + ":7948", HTTP: failoverHTTP}
-				st, err := cl.Status(ctx)
+				st, err := benchAPIClient(a).Status(ctx)
 				cancel()
 				if err == nil && st.Self.RaftState == "Leader" {
 					out <- time.Since(t0)
@@ -136,14 +154,16 @@ func BenchmarkWriteThroughput(b *testing.B) {
 	for _, clients := range []int{1, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			c := startCluster(b, 3, "--log-level", "info")
+			keepLogs(b, c)
 			leader := c.leader()
-			url := "http://" + leader.ip + ":7948/api/v1/namespaces/default/configmaps"
+			target := targetOf(leader)
+			url := target.base + "/api/v1/namespaces/default/configmaps"
 			var run atomic.Int64
 			warmup, dur := benchWarmup(b), benchDuration(b)
 			var total loadResult
 			for b.Loop() {
 				r := run.Add(1)
-				total.add(runLoad(clients, warmup, dur, func(ctx context.Context, hc *http.Client, w, seq int) error {
+				total.add(runLoad(clients, target.tls, warmup, dur, func(ctx context.Context, hc *http.Client, w, seq int) error {
 					return postJSON(ctx, hc, url, configMapJSON(fmt.Sprintf("bench-r%d-c%d-%d", r, w, seq)), http.StatusCreated)
 				}))
 			}
@@ -162,8 +182,9 @@ func logAgentMetrics(b *testing.B, a *agent) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.ip+":7948/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
+	cl := benchAPIClient(a)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cl.Base+"/metrics", nil)
+	resp, err := cl.HTTP.Do(req)
 	if err != nil {
 		b.Logf("metrics of %s: %v", a.name, err)
 		return
@@ -250,4 +271,27 @@ func procRSS(pid int) (rss, hwm float64, err error) {
 		return 0, 0, errors.New("no VmRSS/VmHWM in /proc/<pid>/status")
 	}
 	return rss, hwm, sc.Err()
+}
+
+// keepLogs copies the agents' logs to $SHOAL_BENCH_LOGS/<benchmark>/ when
+// the benchmark ends, if that variable is set; otherwise they go with the
+// temporary directory.
+func keepLogs(b *testing.B, c *cluster) {
+	dir := os.Getenv("SHOAL_BENCH_LOGS")
+	if dir == "" {
+		return
+	}
+	dst := filepath.Join(dir, strings.NewReplacer("/", "_", "=", "").Replace(b.Name()))
+	b.Cleanup(func() {
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			b.Logf("keep logs: %v", err)
+			return
+		}
+		for _, a := range c.agents {
+			if data, err := os.ReadFile(a.logPath); err == nil {
+				os.WriteFile(filepath.Join(dst, a.name+".log"), data, 0o644)
+			}
+		}
+		b.Logf("agent logs kept in %s", dst)
+	})
 }

@@ -13,13 +13,14 @@ const module = "github.com/shoal-dev/shoal/"
 var allowedDeps = map[string][]string{
 	"api":       {},
 	"clock":     {},
+	"pki":       {},
 	"gossip":    {"api", "clock"},
 	"consensus": {"api", "clock"},
 	"placement": {"api", "clock"},
 	"runtime":   {"api", "clock"},
 	"dns":       {"api", "clock"},
-	"node":      {"api", "clock", "gossip", "consensus", "placement", "runtime", "dns"},
-	"cmd/shoal": {"api", "clock", "node", "gossip", "consensus", "placement", "runtime", "dns"},
+	"node":      {"api", "clock", "pki", "gossip", "consensus", "placement", "runtime", "dns"},
+	"cmd/shoal": {"api", "clock", "pki", "node", "gossip", "consensus", "placement", "runtime", "dns"},
 }
 
 func TestPackageDependencies(t *testing.T) {

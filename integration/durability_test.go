@@ -103,7 +103,7 @@ func TestSIGTERMIsAGracefulStop(t *testing.T) {
 func TestCLI(t *testing.T) {
 	c := startCluster(t, 1)
 	run := func(args ...string) (string, error) {
-		out, err := exec.Command(shoalBin, append(args, "--server", "http://"+c.agents[0].ip+":7948")...).CombinedOutput()
+		out, err := exec.Command(shoalBin, append(args, "--server", c.agents[0].url(), "--config", c.agents[0].adminConf)...).CombinedOutput()
 		return string(out), err
 	}
 	out, err := run("members")
@@ -121,7 +121,7 @@ func TestCLI(t *testing.T) {
 	if out, err = run("members", "-o", "xml"); err == nil || !strings.Contains(out, "xml") {
 		t.Fatalf("bad -o accepted: %s", out)
 	}
-	b, err := exec.Command(shoalBin, "members", "--server", "http://127.0.0.1:1").CombinedOutput()
+	b, err := exec.Command(shoalBin, "members", "--server", "https://127.0.0.1:1", "--config", c.agents[0].adminConf).CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "cannot reach") {
 		t.Fatalf("unreachable server: %v\n%s", err, b)
 	}

@@ -2,9 +2,11 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/node"
 )
 
 var shoalBin string
@@ -80,14 +83,23 @@ type agent struct {
 	args    []string
 	cmd     *exec.Cmd
 	logPath string
+	// adminConf is the credential the tests use: the admin.conf written by
+	// the node that bootstrapped the cluster.
+	adminConf string
 }
 
 // startAgent runs `shoal agent` for name on ip; extra flags are appended.
 func startAgent(t testing.TB, name, ip, dataDir string, extra ...string) *agent {
 	t.Helper()
 	a := &agent{t: t, name: name, ip: ip, dataDir: dataDir,
-		args:    append([]string{"agent", "--name", name, "--data-dir", dataDir, "--bind", ip, "--log-level", "debug"}, extra...),
-		logPath: filepath.Join(filepath.Dir(dataDir), name+".log"),
+		args:      append([]string{"agent", "--name", name, "--data-dir", dataDir, "--bind", ip, "--log-level", "debug"}, extra...),
+		logPath:   filepath.Join(filepath.Dir(dataDir), name+".log"),
+		adminConf: filepath.Join(dataDir, "admin.conf"),
+	}
+	for i, arg := range extra {
+		if arg == "--token-file" && i+1 < len(extra) {
+			a.adminConf = filepath.Join(filepath.Dir(extra[i+1]), "admin.conf")
+		}
 	}
 	a.start()
 	t.Cleanup(a.kill9)
@@ -110,7 +122,8 @@ func (a *agent) start() {
 	waitFor(a.t, 20*time.Second, "agent "+a.name+" serves its API", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := a.client().Do(ctx, "GET", "/healthz", nil, nil)
+		probe := &api.Client{Base: a.url(), HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
+		_, err := probe.Do(ctx, "GET", "/healthz", nil, nil) // liveness only; no credential needed
 		if a.cmd.ProcessState != nil {
 			return false, "process exited: " + a.tail()
 		}
@@ -131,7 +144,38 @@ func (a *agent) kill9() {
 // restart starts the agent again with the same flags and data dir.
 func (a *agent) restart() { a.kill9(); a.start() }
 
-func (a *agent) client() *api.Client { return api.NewClient("http://" + a.ip + ":7948") }
+// url is the agent's API URL.
+func (a *agent) url() string {
+	for _, arg := range a.args {
+		if arg == "--insecure-dev" {
+			return "http://" + a.ip + ":7948"
+		}
+	}
+	return "https://" + a.ip + ":7948"
+}
+
+// client talks to this agent with the cluster's admin credential (plain
+// HTTP for --insecure-dev agents).
+func (a *agent) client() *api.Client {
+	if strings.HasPrefix(a.url(), "http://") {
+		return api.NewClient(a.url())
+	}
+	cc, err := node.LoadClientConfig(a.adminConf)
+	if err != nil {
+		return &api.Client{Base: a.url(), HTTP: &http.Client{Transport: errTransport{err}}}
+	}
+	cl, err := cc.Client(a.url())
+	if err != nil {
+		return &api.Client{Base: a.url(), HTTP: &http.Client{Transport: errTransport{err}}}
+	}
+	return cl
+}
+
+// errTransport fails every request with err, so a missing credential shows
+// up as a readable test failure.
+type errTransport struct{ err error }
+
+func (e errTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, e.err }
 
 func (a *agent) tail() string {
 	b, _ := os.ReadFile(a.logPath)

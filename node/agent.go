@@ -9,26 +9,33 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/gossip"
+	"github.com/shoal-dev/shoal/pki"
 )
 
 // Agent is one running shoal node.
 type Agent struct {
-	cfg    Config
-	id     string
-	token  Token
-	log    *slog.Logger
-	store  *consensus.Store
-	raft   *consensus.Raft
-	gossip *gossip.Gossip
-	http   *http.Server
-	ln     net.Listener
-	client *http.Client // to other agents
-	m      *metrics
+	cfg        Config
+	id         string
+	log        *slog.Logger
+	sec        *security // nil with --insecure-dev
+	keysMu     sync.Mutex
+	gossipKeys [][]byte // guarded by keysMu once started
+	store      *consensus.Store
+	raft       *consensus.Raft
+	gossip     *gossip.Gossip
+	http       *http.Server
+	ln         net.Listener
+	client     *http.Client // to other agents
+	m          *metrics
+	// startIndex is the last index in the local log at start; until the
+	// replica has applied it, requests wait rather than see old state.
+	startIndex uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -38,7 +45,7 @@ type Agent struct {
 }
 
 // New prepares an agent: it validates cfg and loads or creates the node's
-// identity and join token in the data dir. Nothing listens until Start.
+// identity in the data dir. Nothing listens until Start.
 func New(cfg Config) (*Agent, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -51,49 +58,82 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, id: id, log: cfg.Logger.With("node", cfg.Name), leaveC: make(chan struct{})}
-	if a.token, err = a.loadToken(); err != nil {
-		return nil, err
+	if cfg.Token != "" {
+		if _, err := a.parseToken(cfg.Token); err != nil {
+			return nil, err
+		}
+	} else if len(cfg.Join) > 0 && !a.admitted() {
+		if _, err := os.Stat(a.tokenPath()); err != nil {
+			return nil, fmt.Errorf("--join needs the cluster's join token: pass --token or --token-file (it is in <data-dir>/token on the first node)")
+		}
 	}
-	a.client = &http.Client{Timeout: 15 * time.Second}
+	a.m = newMetrics(a)
 	return a, nil
 }
 
 func (a *Agent) tokenPath() string { return filepath.Join(a.cfg.DataDir, "token") }
 
-// loadToken takes the token from the config, else from the data dir; a node
-// that will bootstrap creates one. A token given on the command line is saved
-// so that restarts need no flag.
-func (a *Agent) loadToken() (Token, error) {
-	if a.cfg.Token != "" {
-		t, err := ParseToken(a.cfg.Token)
-		if err != nil {
-			return Token{}, err
+// admitted reports whether this data dir already belongs to a cluster.
+func (a *Agent) admitted() bool {
+	if a.cfg.InsecureDev {
+		_, err := os.Stat(a.tokenPath())
+		return err == nil && len(a.cfg.Join) == 0
+	}
+	return a.haveNodeCert()
+}
+
+// parsedToken is a join token of either kind.
+type parsedToken struct {
+	secure   pki.Token
+	insecure Token
+}
+
+func (t parsedToken) gossipKey() []byte {
+	if t.insecure.GossipKey != nil {
+		return t.insecure.GossipKey
+	}
+	return t.secure.GossipKey
+}
+
+// parseToken reads a token, refusing one made for the other security mode.
+func (a *Agent) parseToken(s string) (parsedToken, error) {
+	s = strings.TrimSpace(s)
+	if a.cfg.InsecureDev {
+		if strings.HasPrefix(s, "SHL2-") {
+			return parsedToken{}, errors.New("this join token belongs to a secure cluster: start this node without --insecure-dev")
 		}
-		return t, writeFileAtomic(a.tokenPath(), []byte(t.String()+"\n"), 0o600)
+		t, err := ParseToken(s)
+		return parsedToken{insecure: t}, err
 	}
-	b, err := os.ReadFile(a.tokenPath())
-	if err == nil {
-		t, err := ParseToken(string(b))
-		if err != nil {
-			return Token{}, fmt.Errorf("%s: %w", a.tokenPath(), err)
+	if strings.HasPrefix(s, tokenPrefix) {
+		return parsedToken{}, errors.New("this join token belongs to an --insecure-dev cluster: start this node with --insecure-dev too")
+	}
+	t, err := pki.ParseToken(s)
+	return parsedToken{secure: t}, err
+}
+
+// joinToken returns the token given in the config or saved in the data dir.
+func (a *Agent) joinToken() (parsedToken, bool, error) {
+	text := a.cfg.Token
+	if text == "" {
+		b, err := os.ReadFile(a.tokenPath())
+		if errors.Is(err, os.ErrNotExist) {
+			return parsedToken{}, false, nil
 		}
-		return t, nil
+		if err != nil {
+			return parsedToken{}, false, err
+		}
+		text = string(b)
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return Token{}, err
-	}
-	if len(a.cfg.Join) > 0 {
-		return Token{}, fmt.Errorf("--join needs the cluster's join token: pass --token or --token-file (it is in <data-dir>/token on the first node)")
-	}
-	key, err := gossip.GenerateKey()
+	t, err := a.parseToken(text)
 	if err != nil {
-		return Token{}, err
+		return parsedToken{}, false, err
 	}
-	t := Token{GossipKey: key}
-	if err := writeFileAtomic(a.tokenPath(), []byte(t.String()+"\n"), 0o600); err != nil {
-		return Token{}, err
-	}
-	return t, nil
+	return t, true, nil
+}
+
+func (a *Agent) saveToken(text string) error {
+	return pki.WriteFile0600(a.tokenPath(), []byte(strings.TrimSpace(text)+"\n"))
 }
 
 // ID returns the node's persistent ID.
@@ -105,6 +145,12 @@ func (a *Agent) Name() string { return a.cfg.Name }
 // APIAddr returns the host:port of the HTTP API.
 func (a *Agent) APIAddr() string { return a.cfg.apiAddr() }
 
+// APIURL returns the base URL of the HTTP API.
+func (a *Agent) APIURL() string { return a.scheme() + "://" + a.cfg.apiAddr() }
+
+// AdminConfigPath is where a bootstrapping node writes the admin credential.
+func (a *Agent) AdminConfigPath() string { return a.adminConfPath() }
+
 // Store returns the local replica.
 func (a *Agent) Store() *consensus.Store { return a.store }
 
@@ -114,13 +160,25 @@ func (a *Agent) Raft() *consensus.Raft { return a.raft }
 // Gossip returns the agent's gossip layer.
 func (a *Agent) Gossip() *gossip.Gossip { return a.gossip }
 
-// Token returns the cluster's join token.
-func (a *Agent) Token() Token { return a.token }
+// Token returns the join token saved in the data dir.
+func (a *Agent) Token() string {
+	b, _ := os.ReadFile(a.tokenPath())
+	return strings.TrimSpace(string(b))
+}
 
-// Start brings the agent up: Raft, gossip, the API, and the background loops.
-// Joining happens in the background, retried until it works.
+// Start brings the agent up: it gets admitted to the cluster if it is new
+// (retrying until a member answers), then starts Raft, gossip, the API and
+// the background loops.
 func (a *Agent) Start() error {
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	if a.cfg.InsecureDev {
+		a.log.Warn("RUNNING WITH --insecure-dev: no TLS, no authentication, secrets stored in plain text. Never use this outside a local experiment.")
+	}
+	if err := a.prepareKeys(); err != nil {
+		a.cancel()
+		return err
+	}
+	a.client = a.peerHTTP()
 	a.store = consensus.NewStore()
 	fsm := consensus.NewFSM(a.store, a.log)
 	var err error
@@ -132,9 +190,11 @@ func (a *Agent) Start() error {
 		Bootstrap:        len(a.cfg.Join) == 0 && len(a.savedPeers()) == 0,
 		HeartbeatTimeout: a.cfg.RaftHeartbeat,
 		ElectionTimeout:  a.cfg.RaftElection,
+		TLS:              a.raftTLS(),
 		Logger:           a.log,
 	}, fsm)
 	if err != nil {
+		a.cancel()
 		return err
 	}
 	a.gossip, err = gossip.New(gossip.Config{
@@ -143,7 +203,7 @@ func (a *Agent) Start() error {
 		BindPort:      a.cfg.GossipPort,
 		AdvertiseAddr: a.cfg.AdvertiseAddr,
 		AdvertisePort: a.cfg.GossipPort,
-		Keys:          [][]byte{a.token.GossipKey},
+		Keys:          a.gossipKeys,
 		Meta:          a.meta(),
 		Logger:        a.log,
 		Clock:         a.cfg.Clock,
@@ -151,17 +211,87 @@ func (a *Agent) Start() error {
 	})
 	if err != nil {
 		a.raft.Shutdown()
+		a.cancel()
 		return err
 	}
-	a.m = newMetrics(a)
 	if err := a.serveHTTP(); err != nil {
 		a.gossip.Shutdown()
 		a.raft.Shutdown()
+		a.cancel()
 		return err
 	}
+	a.startIndex = a.raft.Raw().LastIndex()
+	if a.sec != nil && len(a.cfg.Join) == 0 {
+		// A new cluster's records (the admin credential, the join token)
+		// are committed before Start returns, so both work at once.
+		ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+		a.commitPending(ctx)
+		cancel()
+	}
 	a.startLoops()
-	a.log.Info("agent started", "id", a.id, "api", "http://"+a.cfg.apiAddr(), "raft", a.cfg.raftAddr(), "gossip", a.cfg.gossipAddr())
+	a.log.Info("agent started", "id", a.id, "api", a.APIURL(), "raft", a.cfg.raftAddr(), "gossip", a.cfg.gossipAddr())
 	return nil
+}
+
+// prepareKeys loads this node's keys, or creates a cluster's (bootstrap), or
+// gets them from the cluster (join).
+func (a *Agent) prepareKeys() error {
+	tok, haveTok, err := a.joinToken()
+	if err != nil {
+		return err
+	}
+	if a.cfg.InsecureDev {
+		if !haveTok {
+			key, err := gossip.GenerateKey()
+			if err != nil {
+				return err
+			}
+			tok.insecure = Token{GossipKey: key}
+			if err := a.saveToken(tok.insecure.String()); err != nil {
+				return err
+			}
+		} else if a.cfg.Token != "" {
+			if err := a.saveToken(a.cfg.Token); err != nil {
+				return err
+			}
+		}
+		a.gossipKeys = [][]byte{tok.gossipKey()}
+		return nil
+	}
+	switch {
+	case a.haveNodeCert():
+		if a.sec, err = a.loadSecurity(); err != nil {
+			return err
+		}
+		a.gossipKeys, err = a.loadGossipKeys()
+		return err
+	case len(a.cfg.Join) == 0:
+		key, err := gossip.GenerateKey()
+		if err != nil {
+			return err
+		}
+		sec, t, err := a.bootstrapSecurity(key)
+		if err != nil {
+			return err
+		}
+		a.sec, a.gossipKeys = sec, [][]byte{key}
+		if err := a.saveToken(t.String()); err != nil {
+			return err
+		}
+	default:
+		if !haveTok {
+			return fmt.Errorf("--join needs the cluster's join token: pass --token or --token-file")
+		}
+		if a.sec, err = a.admit(a.ctx, tok.secure); err != nil {
+			return err
+		}
+		if a.cfg.Token != "" {
+			if err := a.saveToken(a.cfg.Token); err != nil {
+				return err
+			}
+		}
+	}
+	return a.saveGossipKeys(a.gossipKeys)
 }
 
 func (a *Agent) meta() gossip.Meta {
@@ -197,6 +327,12 @@ func (a *Agent) startLoops() {
 	}
 	a.goLoop(func(ctx context.Context) { defer cancel(); vm.Run(ctx) })
 	a.goLoop(a.persistPeers)
+	if a.sec != nil {
+		a.goLoop(a.commitPending)
+		a.goLoop(a.followClusterKeys)
+		a.goLoop(a.followJoinToken)
+		a.goLoop(a.renewLoop)
+	}
 }
 
 func (a *Agent) goLoop(f func(ctx context.Context)) {

@@ -82,7 +82,7 @@ func (c *testCluster) start(name, join string, mod ...func(*Config)) *Agent {
 		if join != "" {
 			j := c.cfgs[join]
 			cfg.Join = []string{j.BindAddr}
-			cfg.Token = c.agents[join].Token().String()
+			cfg.Token = c.agents[join].Token()
 		}
 		for _, m := range mod {
 			m(&cfg)
@@ -118,8 +118,23 @@ func (c *testCluster) running() []*Agent {
 	return out
 }
 
+// client talks to agent name with the admin credential the first agent
+// wrote when it bootstrapped.
 func (c *testCluster) client(name string) *api.Client {
-	return api.NewClient("http://" + c.agents[name].APIAddr())
+	c.t.Helper()
+	a := c.agents[name]
+	if c.cfgs[name].InsecureDev {
+		return api.NewClient(a.APIURL())
+	}
+	cc, err := LoadClientConfig(filepath.Join(c.cfgs[c.order[0]].DataDir, "admin.conf"))
+	if err != nil {
+		c.t.Fatalf("admin credential: %v", err)
+	}
+	cl, err := cc.Client(a.APIURL())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cl
 }
 
 func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {

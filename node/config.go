@@ -33,6 +33,10 @@ type Config struct {
 	RaftPort      int
 	APIPort       int
 	Labels        map[string]string
+	// InsecureDev turns off TLS, authentication and sealing.
+	InsecureDev bool
+	// CertLifetime is the lifetime of the certificates this node signs.
+	CertLifetime time.Duration
 
 	DeadVoterTimeout time.Duration
 	// Stabilization is how long a new member must be alive before it may
@@ -96,6 +100,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Stabilization == 0 {
 		c.Stabilization = 5 * time.Second
+	}
+	if c.CertLifetime == 0 {
+		c.CertLifetime = DefaultCertLifetime
 	}
 	if c.VoterInterval == 0 {
 		c.VoterInterval = time.Second

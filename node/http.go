@@ -1,13 +1,16 @@
 package node
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,16 +28,47 @@ func (a *Agent) serveHTTP() error {
 	mux.HandleFunc("POST /internal/v1/propose", a.handlePropose)
 	mux.HandleFunc("GET /internal/v1/progress", a.handleProgress)
 	mux.HandleFunc("POST /internal/v1/raft/remove", a.handleRaftRemove)
+	mux.HandleFunc("POST /internal/v1/certs/renew", a.handleRenew)
+	mux.HandleFunc("POST /v1/join", a.handleJoin)
+	mux.HandleFunc("GET /v1/credentials", a.handleListCredentials)
+	mux.HandleFunc("POST /v1/credentials", a.handleCreateCredential)
+	mux.HandleFunc("DELETE /v1/credentials/{name}", a.handleRevokeCredential)
+	mux.HandleFunc("GET /v1/token", a.handleShowToken)
+	mux.HandleFunc("POST /v1/token/rotate", a.handleRotateToken)
+	mux.HandleFunc("POST /v1/token/create", a.handleCreateToken)
 	mux.HandleFunc("/api/", a.handleObjects)
 	mux.HandleFunc("/apis/", a.handleObjects)
 	ln, err := net.Listen("tcp", a.cfg.apiBind())
 	if err != nil {
 		return fmt.Errorf("listen for the API on %s: %w (is another agent running? change --api-port)", a.cfg.apiBind(), err)
 	}
+	if a.sec != nil {
+		ln = tls.NewListener(ln, a.sec.server)
+	}
 	a.ln = ln
-	a.http = &http.Server{Handler: a.instrument(mux), ReadHeaderTimeout: 10 * time.Second}
+	a.http = &http.Server{
+		Handler:           a.instrument(a.authenticate(mux)),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(httpErrorLog{a}, "", 0),
+	}
 	go a.http.Serve(ln)
 	return nil
+}
+
+// httpErrorLog sends the HTTP server's own complaints (failed TLS
+// handshakes: plain-HTTP clients, foreign or missing certificates) to the
+// agent's log and metrics.
+type httpErrorLog struct{ a *Agent }
+
+func (h httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.Contains(msg, "TLS handshake error") {
+		h.a.m.authRejected.WithLabelValues("api-handshake").Inc()
+		h.a.log.Warn("API connection refused at the TLS handshake", "detail", msg)
+	} else {
+		h.a.log.Debug("http server", "detail", msg)
+	}
+	return len(p), nil
 }
 
 // statusRecorder remembers the status code for metrics.

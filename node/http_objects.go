@@ -102,10 +102,11 @@ func (a *Agent) readObjects(w http.ResponseWriter, r *http.Request, ref objectRe
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, obj)
+		writeJSON(w, http.StatusOK, a.present(obj))
 		return
 	}
 	items, idx := a.store.List(ref.res.Kind, ref.ns)
+	items = a.presentAll(items)
 	setIndex(w, idx)
 	list := map[string]any{
 		"apiVersion": ref.res.APIVersion(),
@@ -128,8 +129,9 @@ func (a *Agent) proxyToLeader(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rp := &httputil.ReverseProxy{
+		Transport: a.client.Transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Scheme = a.scheme()
 			pr.Out.URL.Host = m.Meta.APIAddr
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -189,7 +191,14 @@ func decodeObject(r *http.Request, ref objectRef) (api.Object, error) {
 }
 
 func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRef, op consensus.OpType) {
+	if ref.res.System {
+		writeError(w, api.NewError(api.ReasonMethodNotAllowed, "%s objects are managed by the cluster: use `shoal credentials` or `shoal token`", ref.res.Kind))
+		return
+	}
 	obj, err := decodeObject(r, ref)
+	if err == nil {
+		err = a.sealIn(obj)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -217,6 +226,10 @@ func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRe
 }
 
 func (a *Agent) deleteObject(w http.ResponseWriter, r *http.Request, ref objectRef) {
+	if ref.res.System {
+		writeError(w, api.NewError(api.ReasonMethodNotAllowed, "%s objects are managed by the cluster: use `shoal credentials` or `shoal token`", ref.res.Kind))
+		return
+	}
 	op := consensus.Op{Type: consensus.OpDelete, Key: ref.key()}
 	if rv := r.URL.Query().Get("resourceVersion"); rv != "" {
 		v, err := strconv.ParseUint(rv, 10, 64)
@@ -250,7 +263,7 @@ func (a *Agent) commit(w http.ResponseWriter, ctx context.Context, code int, ops
 		writeError(w, errors.New("node: the write was applied but returned no object"))
 		return
 	}
-	writeJSON(w, code, res.Objects[0])
+	writeJSON(w, code, a.present(res.Objects[0]))
 }
 
 // watchObjects streams events as newline-delimited JSON. Without a
@@ -287,7 +300,7 @@ func (a *Agent) watchObjects(w http.ResponseWriter, r *http.Request, ref objectR
 		}
 	}
 	for _, obj := range initial {
-		enc.Encode(api.WatchEvent{Type: "ADDED", Index: from, Object: mustJSON(obj)})
+		enc.Encode(api.WatchEvent{Type: "ADDED", Index: from, Object: mustJSON(a.present(obj))})
 	}
 	flush()
 	keepalive := time.NewTicker(30 * time.Second)
@@ -310,7 +323,7 @@ func (a *Agent) watchObjects(w http.ResponseWriter, r *http.Request, ref objectR
 			if ref.ns != "" && ev.Object.GetObjectMeta().Namespace != ref.ns {
 				continue
 			}
-			if err := enc.Encode(api.WatchEvent{Type: string(ev.Type), Index: ev.Index, Object: mustJSON(ev.Object)}); err != nil {
+			if err := enc.Encode(api.WatchEvent{Type: string(ev.Type), Index: ev.Index, Object: mustJSON(a.present(ev.Object))}); err != nil {
 				return
 			}
 			if len(events) == 0 {

@@ -22,8 +22,8 @@ func singleNode(t *testing.T) (*testCluster, *api.Client) {
 }
 
 func TestHTTPErrors(t *testing.T) {
-	c, _ := singleNode(t)
-	base := "http://" + c.agents["n1"].APIAddr()
+	c, cl := singleNode(t)
+	base := c.agents["n1"].APIURL()
 	big := `{"metadata":{"name":"big"},"data":{"x":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}}`
 	cases := []struct {
 		method, path, body string
@@ -49,7 +49,7 @@ func TestHTTPErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := cl.HTTP.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,13 +127,13 @@ func TestMetricsAndHealth(t *testing.T) {
 	if _, err := cl.Create(context.Background(), cm("m")); err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + c.agents["n1"].APIAddr()
+	base := c.agents["n1"].APIURL()
 	for path, want := range map[string]string{
 		"/healthz": "ok",
 		"/readyz":  "ok",
 		"/metrics": "shoal_raft_leader 1",
 	} {
-		resp, err := http.Get(base + path)
+		resp, err := cl.HTTP.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}

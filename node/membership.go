@@ -130,7 +130,7 @@ func (a *Agent) progress(ctx context.Context, apiAddr string) (api.Progress, err
 }
 
 func (a *Agent) peerClient(apiAddr string) *api.Client {
-	return &api.Client{Base: "http://" + apiAddr, HTTP: a.client}
+	return &api.Client{Base: a.scheme() + "://" + apiAddr, HTTP: a.client}
 }
 
 // memberByID finds a gossip member by node ID.

@@ -38,7 +38,8 @@ func TestFiveVotersSpreadOverZones(t *testing.T) {
 	})
 }
 
-// A second node claiming a member's name with another identity is refused.
+// A second node claiming a member's name with another identity is refused
+// when it asks to be admitted.
 func TestSameNameDifferentIDRefused(t *testing.T) {
 	c := newTestCluster(t)
 	c.start("n1", "")
@@ -46,16 +47,14 @@ func TestSameNameDifferentIDRefused(t *testing.T) {
 	c.waitRoles("n1")
 	waitUntil(t, 10*time.Second, "n2 alive", func() (bool, string) { return len(c.agents["n1"].Members()) == 2, "" })
 	cfg := testConfig(t, "n2", filepath.Join(c.dir, "impostor"))
-	cfg.Token = c.agents["n1"].Token().String()
+	cfg.Token = c.agents["n1"].Token()
+	cfg.Join = []string{c.cfgs["n1"].BindAddr}
 	imp, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := imp.Start(); err != nil {
-		t.Fatal(err)
-	}
+	err = imp.Start()
 	defer imp.Shutdown()
-	_, err = imp.Gossip().Join([]string{c.cfgs["n1"].BindAddr})
 	if err == nil || !strings.Contains(err.Error(), "already used") {
 		t.Fatalf("join with a taken name: got %v, want a clear refusal", err)
 	}

@@ -61,6 +61,7 @@ any member with --join and passes that token with --token or --token-file.`,
 	fl.StringVar(&f.labels, "labels", "", "node labels, k=v,... ("+node.ZoneLabel+" sets the zone)")
 	fl.DurationVar(&f.deadVoterTimeout, "dead-voter-timeout", 10*time.Second, "how long a voter may be failed before a healthy node replaces it")
 	fl.StringVar(&f.configFile, "config", "", "YAML file of flag values (keys are flag names); flags on the command line win")
+	fl.BoolVar(&f.cfg.InsecureDev, "insecure-dev", false, "turn off TLS, authentication and secret encryption (local experiments only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -18,7 +18,11 @@ func newMembersCmd(cf *clientFlags) *cobra.Command {
 		Short: "List the cluster's nodes as the agent sees them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ms, err := cf.client().Members(cmd.Context())
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			ms, err := cl.Members(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -48,7 +52,11 @@ func newStatusCmd(cf *clientFlags) *cobra.Command {
 		Short: "Show the Raft leader, term, indexes and voters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := cf.client().Status(cmd.Context())
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			st, err := cl.Status(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -79,7 +87,11 @@ func newNodeCmd(cf *clientFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 45*time.Second)
 			defer cancel()
-			if err := cf.client().Leave(ctx); err != nil {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.Leave(ctx); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "node left the cluster")

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"os"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/node"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 )
@@ -15,17 +17,54 @@ import (
 type clientFlags struct {
 	server string
 	output string
+	config string
 }
 
-func (f *clientFlags) client() *api.Client { return api.NewClient(f.server) }
+// localAdminConfig is where an agent with the default --data-dir keeps the
+// admin credential; the CLI uses it when nothing else is given.
+const localAdminConfig = "/var/lib/shoal/admin.conf"
+
+// client builds an API client from the credential file (--config,
+// SHOAL_CONFIG, ~/.shoal/config, then the local agent's admin.conf) and
+// --server. With no credential it talks plain HTTP, which only
+// --insecure-dev agents accept.
+func (f *clientFlags) client() (*api.Client, error) {
+	server := f.server
+	if server == "" {
+		server = os.Getenv("SHOAL_SERVER")
+	}
+	path := f.config
+	if path == "" {
+		path = os.Getenv("SHOAL_CONFIG")
+	}
+	if path == "" {
+		for _, p := range []string{node.DefaultClientConfigPath(), localAdminConfig} {
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+		}
+	}
+	if path == "" {
+		if server == "" {
+			server = api.DefaultServer
+		}
+		if strings.HasPrefix(server, "https://") {
+			return nil, fmt.Errorf("no credential for %s: pass --config FILE or set SHOAL_CONFIG (the first node wrote <data-dir>/admin.conf)", server)
+		}
+		return api.NewClient(server), nil
+	}
+	cc, err := node.LoadClientConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return cc.Client(server)
+}
 
 func (f *clientFlags) add(cmd *cobra.Command) {
-	def := os.Getenv("SHOAL_SERVER")
-	if def == "" {
-		def = api.DefaultServer
-	}
-	cmd.PersistentFlags().StringVar(&f.server, "server", def, "URL of any agent's API (env SHOAL_SERVER)")
+	cmd.PersistentFlags().StringVar(&f.server, "server", "", "URL of any agent's API (env SHOAL_SERVER; default: the credential's server, or "+api.DefaultServer+")")
 	cmd.PersistentFlags().StringVarP(&f.output, "output", "o", "", "output format: json, yaml or wide")
+	cmd.PersistentFlags().StringVar(&f.config, "config", "", "credential file (env SHOAL_CONFIG; default ~/.shoal/config, then "+localAdminConfig+")")
 }
 
 // print writes v as JSON or YAML when asked, else calls table.
@@ -64,6 +103,8 @@ func newRoot() *cobra.Command {
 		newStatusCmd(cf),
 		newNodeCmd(cf),
 		newOperatorCmd(),
+		newCredentialsCmd(cf),
+		newTokenCmd(cf),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the shoal version",
