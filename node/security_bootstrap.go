@@ -193,4 +193,3 @@ func clusterKeysRecord(sec *security, keys [][]byte) *api.ClusterKeys {
 		Sealed:     sealed,
 	}
 }
-

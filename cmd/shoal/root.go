@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"os"
+	"strings"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/node"
