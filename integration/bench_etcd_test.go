@@ -43,15 +43,31 @@ func BenchmarkEtcdWriteThroughput(b *testing.B) {
 			var total loadResult
 			for b.Loop() {
 				r := run.Add(1)
-				total.add(runLoad(clients, nil, warmup, dur, func(ctx context.Context, hc *http.Client, w, seq int) error {
-					name := fmt.Sprintf("bench-r%d-c%d-%d", r, w, seq)
-					body := etcdPutJSON("/registry/configmaps/default/"+name, configMapJSON(name))
-					return postJSON(ctx, hc, url, body, http.StatusOK)
+				total.add(runLoad(b, loadSpec{
+					name: b.Name(), clients: clients, warmup: warmup, dur: dur, procs: etcdPIDs(members, leader),
+					write: func(ctx context.Context, hc *http.Client, w, seq int) error {
+						name := fmt.Sprintf("bench-r%d-c%d-%d", r, w, seq)
+						body := etcdPutJSON("/registry/configmaps/default/"+name, configMapJSON(name))
+						return postJSON(ctx, hc, url, body, http.StatusOK)
+					},
 				}))
 			}
 			reportLoad(b, total)
 		})
 	}
+}
+
+// etcdPIDs names the members' processes for CPU accounting.
+func etcdPIDs(members []*etcdMember, leader *etcdMember) map[string]int {
+	out := map[string]int{}
+	for _, m := range members {
+		if m == leader {
+			out["leader"] = m.cmd.Process.Pid
+		} else {
+			out["follower-"+m.name] = m.cmd.Process.Pid
+		}
+	}
+	return out
 }
 
 func etcdPutJSON(key string, value []byte) []byte {

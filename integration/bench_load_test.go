@@ -10,11 +10,16 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +36,21 @@ var benchPayload = strings.Repeat("0123456789abcdef", benchPayloadBytes/16)
 func benchDuration(b *testing.B) time.Duration {
 	return envDuration(b, "SHOAL_BENCH_DURATION", 10*time.Second)
 }
+
+// benchAgentFlags are the extra agent flags of the throughput and memory
+// benchmarks: the default log level (the harness asks for debug), and with
+// SHOAL_BENCH_INSECURE=1 --insecure-dev (no TLS, no authentication), to
+// measure what security costs.
+func benchAgentFlags(b *testing.B) []string {
+	flags := []string{"--log-level", "info"}
+	if benchInsecure() {
+		b.Log("SHOAL_BENCH_INSECURE=1: agents run with --insecure-dev")
+		flags = append(flags, "--insecure-dev")
+	}
+	return flags
+}
+
+func benchInsecure() bool { return os.Getenv("SHOAL_BENCH_INSECURE") == "1" }
 
 // benchWarmup is the unmeasured load before each window:
 // SHOAL_BENCH_WARMUP, 2s by default.
@@ -62,6 +82,7 @@ func configMapJSON(name string) []byte {
 func newBenchHTTPClient(conns int, tlsConf *tls.Config) *http.Client {
 	if tlsConf != nil {
 		tlsConf = tlsConf.Clone()
+		tlsConf.NextProtos = []string{"http/1.1"} // one HTTP/1.1 connection per client
 	}
 	return &http.Client{Transport: &http.Transport{
 		TLSClientConfig:     tlsConf,
@@ -101,6 +122,7 @@ type loadResult struct {
 	lat      []time.Duration // of successful writes in the window
 	window   time.Duration   // total measured time
 	firstErr error
+	cpu      map[string]float64 // CPU seconds per process over the window
 }
 
 func (r *loadResult) add(o loadResult) {
@@ -110,6 +132,12 @@ func (r *loadResult) add(o loadResult) {
 	r.window += o.window
 	if r.firstErr == nil {
 		r.firstErr = o.firstErr
+	}
+	for k, v := range o.cpu {
+		if r.cpu == nil {
+			r.cpu = map[string]float64{}
+		}
+		r.cpu[k] += v
 	}
 }
 
@@ -135,24 +163,55 @@ func targetOf(a *agent) apiTarget {
 // writeFunc performs write number seq of worker w with that worker's client.
 type writeFunc func(ctx context.Context, hc *http.Client, w, seq int) error
 
-// runLoad runs clients closed-loop workers, each with its own keep-alive
-// client: warmup unmeasured, then dur measured. Writes that complete inside
-// the measured window count; their latencies are kept.
-func runLoad(clients int, tlsConf *tls.Config, warmup, dur time.Duration, write writeFunc) loadResult {
+// loadSpec describes one load window.
+type loadSpec struct {
+	name        string // for the perf profile's file name
+	clients     int
+	tls         *tls.Config // nil: plain HTTP
+	warmup, dur time.Duration
+	write       writeFunc
+	procs       map[string]int // processes (name: pid) whose CPU time is measured; "loadgen" (this process) is added
+}
+
+// runLoad runs spec.clients closed-loop workers, each with its own
+// keep-alive client: warmup unmeasured, then dur measured. Writes that
+// complete inside the measured window count; their latencies are kept, and
+// the CPU time each process used in the window is measured. With
+// SHOAL_BENCH_PERF=<dir> the whole machine is sampled with perf during the
+// window.
+func runLoad(b *testing.B, spec loadSpec) loadResult {
 	start := time.Now()
-	from, until := start.Add(warmup), start.Add(warmup+dur)
+	from, until := start.Add(spec.warmup), start.Add(spec.warmup+spec.dur)
+	procs := map[string]int{"loadgen": os.Getpid()}
+	for k, v := range spec.procs {
+		procs[k] = v
+	}
+	cpuDone := make(chan map[string]float64, 1)
+	go func() {
+		time.Sleep(time.Until(from))
+		before := cpuTimes(procs)
+		stopPerf := startPerf(b, spec.name, spec.dur)
+		time.Sleep(time.Until(until))
+		after := cpuTimes(procs)
+		used := map[string]float64{}
+		for k, v := range after {
+			used[k] = v - before[k]
+		}
+		stopPerf()
+		cpuDone <- used
+	}()
 	type workerResult struct {
 		ok, errs int
 		lat      []time.Duration
 		firstErr error
 	}
-	results := make([]workerResult, clients)
+	results := make([]workerResult, spec.clients)
 	var wg sync.WaitGroup
-	for w := range clients {
+	for w := range spec.clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hc := newBenchHTTPClient(clients, tlsConf)
+			hc := newBenchHTTPClient(spec.clients, spec.tls)
 			defer hc.CloseIdleConnections()
 			res := &results[w]
 			res.lat = make([]time.Duration, 0, 4096)
@@ -162,7 +221,7 @@ func runLoad(clients int, tlsConf *tls.Config, warmup, dur time.Duration, write 
 					return
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				err := write(ctx, hc, w, seq)
+				err := spec.write(ctx, hc, w, seq)
 				cancel()
 				t1 := time.Now()
 				if t1.Before(from) || t1.After(until) {
@@ -185,14 +244,70 @@ func runLoad(clients int, tlsConf *tls.Config, warmup, dur time.Duration, write 
 		}()
 	}
 	wg.Wait()
-	out := loadResult{window: dur}
+	out := loadResult{window: spec.dur, cpu: <-cpuDone}
 	for _, r := range results {
 		out.add(loadResult{ok: r.ok, errs: r.errs, lat: r.lat, firstErr: r.firstErr})
 	}
 	return out
 }
 
-// reportLoad reports writes/s, latency percentiles and errors.
+// cpuTimes reads the user+system CPU seconds of each process.
+func cpuTimes(procs map[string]int) map[string]float64 {
+	out := map[string]float64{}
+	for name, pid := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command (which may hold spaces) in parentheses.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseFloat(f[11], 64)
+		stime, _ := strconv.ParseFloat(f[12], 64)
+		out[name] = (utime + stime) / 100 // USER_HZ is 100 on Linux
+	}
+	return out
+}
+
+// startPerf samples every CPU with `perf record -g` for d if
+// SHOAL_BENCH_PERF names a directory, and returns a function that waits for
+// it and writes a text report next to the data (while the sampled binaries
+// still exist, so that symbols resolve).
+func startPerf(b *testing.B, name string, d time.Duration) func() {
+	dir := os.Getenv("SHOAL_BENCH_PERF")
+	if dir == "" {
+		return func() {}
+	}
+	os.MkdirAll(dir, 0o755)
+	base := filepath.Join(dir, strings.NewReplacer("/", "_", "=", "").Replace(name))
+	cmd := exec.Command("perf", "record", "-a", "-g", "-F", "499", "-o", base+".data", "--", "sleep", strconv.FormatFloat(d.Seconds(), 'f', 1, 64))
+	if err := cmd.Start(); err != nil {
+		b.Logf("perf: %v", err)
+		return func() {}
+	}
+	return func() {
+		cmd.Wait()
+		for _, r := range []struct{ suffix, children, sort string }{
+			{"-comm.txt", "--no-children", "comm"},
+			{"-sym.txt", "--no-children", "comm,sym"},    // self time
+			{"-inclusive.txt", "--children", "comm,sym"}, // time in a function and what it calls
+		} {
+			out, err := exec.Command("perf", "report", "-i", base+".data", "--stdio", r.children, "-g", "none", "--percent-limit", "0.3", "--sort", r.sort).Output()
+			if err != nil {
+				b.Logf("perf report: %v", err)
+				return
+			}
+			os.WriteFile(base+r.suffix, out, 0o644)
+		}
+		b.Logf("perf profile in %s.data, reports in %s-{comm,sym,inclusive}.txt", base, base)
+	}
+}
+
+// reportLoad reports writes/s, latency percentiles, errors, and CPU time
+// per write of the processes named server (all but the load generator).
 func reportLoad(b *testing.B, r loadResult) {
 	b.Helper()
 	if r.firstErr != nil {
@@ -208,6 +323,19 @@ func reportLoad(b *testing.B, r loadResult) {
 	b.Logf("%d writes in %s: %.0f writes/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors",
 		r.ok, r.window, float64(r.ok)/r.window.Seconds(), ms(percentile(r.lat, 0.5)),
 		ms(percentile(r.lat, 0.99)), ms(percentile(r.lat, 1)), r.errs)
+	if len(r.cpu) > 0 && r.ok > 0 {
+		var server float64
+		names := slices.Sorted(maps.Keys(r.cpu))
+		var parts []string
+		for _, n := range names {
+			parts = append(parts, fmt.Sprintf("%s %.2fs (%.0f µs/write)", n, r.cpu[n], 1e6*r.cpu[n]/float64(r.ok)))
+			if n != "loadgen" {
+				server += r.cpu[n]
+			}
+		}
+		b.ReportMetric(1e6*server/float64(r.ok), "server-cpu-us/write")
+		b.Logf("CPU in the window (%.1f cores used of %d): %s", (server+r.cpu["loadgen"])/r.window.Seconds(), runtime.NumCPU(), strings.Join(parts, ", "))
+	}
 }
 
 // percentile is the nearest-rank percentile p (0..1] of ds; 0 if empty.

@@ -31,7 +31,11 @@ import (
 // Besides p50/p99 of kill-to-write it reports elect-p50-ms: the time from the
 // kill until a survivor reports itself Leader, so the two can be compared.
 func BenchmarkLeaderFailover(b *testing.B) {
-	c := startCluster(b, 3)
+	var extra []string // the harness's flags: debug logs, to explain slow failovers
+	if benchInsecure() {
+		extra = append(extra, "--insecure-dev")
+	}
+	c := startCluster(b, 3, extra...)
 	keepLogs(b, c)
 	var writes, elections []time.Duration
 	iter := 0
@@ -149,11 +153,12 @@ func watchForLeader(survivors []*agent) <-chan time.Duration {
 // data each) against the leader of three voters, with 1 and with 64 clients,
 // each client its own keep-alive connection. Each iteration is one measured
 // window of SHOAL_BENCH_DURATION (default 10s) after SHOAL_BENCH_WARMUP
-// (default 2s); run with -benchtime=1x. The agents log at info, the default.
+// (default 2s); run with -benchtime=1x. The agents log at info, the default,
+// and use TLS unless SHOAL_BENCH_INSECURE=1.
 func BenchmarkWriteThroughput(b *testing.B) {
 	for _, clients := range []int{1, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			c := startCluster(b, 3, "--log-level", "info")
+			c := startCluster(b, 3, benchAgentFlags(b)...)
 			keepLogs(b, c)
 			leader := c.leader()
 			target := targetOf(leader)
@@ -163,8 +168,11 @@ func BenchmarkWriteThroughput(b *testing.B) {
 			var total loadResult
 			for b.Loop() {
 				r := run.Add(1)
-				total.add(runLoad(clients, target.tls, warmup, dur, func(ctx context.Context, hc *http.Client, w, seq int) error {
-					return postJSON(ctx, hc, url, configMapJSON(fmt.Sprintf("bench-r%d-c%d-%d", r, w, seq)), http.StatusCreated)
+				total.add(runLoad(b, loadSpec{
+					name: b.Name(), clients: clients, tls: target.tls, warmup: warmup, dur: dur, procs: agentPIDs(c, leader),
+					write: func(ctx context.Context, hc *http.Client, w, seq int) error {
+						return postJSON(ctx, hc, url, configMapJSON(fmt.Sprintf("bench-r%d-c%d-%d", r, w, seq)), http.StatusCreated)
+					},
 				}))
 			}
 			reportLoad(b, total)
@@ -174,6 +182,23 @@ func BenchmarkWriteThroughput(b *testing.B) {
 			logAgentMetrics(b, leader)
 		})
 	}
+}
+
+// agentPIDs names the running agents' processes for CPU accounting:
+// "leader" and "follower-<name>".
+func agentPIDs(c *cluster, leader *agent) map[string]int {
+	out := map[string]int{}
+	for _, a := range c.agents {
+		if a.cmd == nil || a.cmd.Process == nil {
+			continue
+		}
+		if a == leader {
+			out["leader"] = a.cmd.Process.Pid
+		} else {
+			out["follower-"+a.name] = a.cmd.Process.Pid
+		}
+	}
+	return out
 }
 
 // logAgentMetrics logs the agent's own latency summaries from /metrics:
@@ -223,7 +248,7 @@ func logAgentMetrics(b *testing.B, a *agent) {
 // MiB (2^20 bytes). Run with -benchtime=1x.
 func BenchmarkIdleAgentRSS(b *testing.B) {
 	idle := envDuration(b, "SHOAL_BENCH_IDLE", 10*time.Second)
-	c := startCluster(b, 3, "--log-level", "info")
+	c := startCluster(b, 3, benchAgentFlags(b)...)
 	var maxRSS, sumRSS, maxHWM float64
 	n := 0
 	for b.Loop() {

@@ -10,6 +10,7 @@
 #   SHOAL_BENCH_DURATION  measured window of the throughput runs (default 10s)
 #   SHOAL_BENCH_WARMUP    unmeasured load before it (default 2s)
 #   SHOAL_BENCH_IDLE      idle time before RSS is read (default 10s)
+#   BENCH_COUNT           runs of each benchmark (go test -count; default 1)
 #   BENCH_OUT             where the raw output goes (default $TMPDIR/shoal-bench.txt)
 # The benchmarks start agents (and etcd) on 127.x.y.z loopback addresses;
 # run nothing else heavy meanwhile. Benchmarks report, they never fail on
@@ -20,8 +21,8 @@ OUT=${BENCH_OUT:-${TMPDIR:-/tmp}/shoal-bench.txt}
 : >"$OUT"
 
 run() { # regexp benchtime
-  echo "== go test -v -run '^\$' -bench '$1' -benchtime=$2 ./integration/" | tee -a "$OUT"
-  go test -v -run '^$' -bench "$1" -benchtime="$2" -timeout 30m ./integration/ 2>&1 | tee -a "$OUT"
+  echo "== go test -v -count=${BENCH_COUNT:-1} -run '^\$' -bench '$1' -benchtime=$2 ./integration/" | tee -a "$OUT"
+  go test -v -count="${BENCH_COUNT:-1}" -run '^$' -bench "$1" -benchtime="$2" -timeout 30m ./integration/ 2>&1 | tee -a "$OUT"
 }
 
 what=${1:-all}

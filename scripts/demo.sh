@@ -28,8 +28,17 @@ start() { # name ip [flags...]
   local name=$1 ip=$2; shift 2
   "$BIN" agent --name "$name" --data-dir "$STATE/$name" --bind "$ip" "$@" >"$STATE/$name.log" 2>&1 &
   echo $! >"$STATE/$name.pid"
+  disown
 }
-wait_api() { for _ in $(seq 100); do curl -sf "http://$1:7948/healthz" >/dev/null && return 0; sleep 0.1; done; echo "agent on $1 did not start; see $STATE"; exit 1; }
+wait_api() { for _ in $(seq 300); do curl -sfk "https://$1:7948/healthz" >/dev/null && return 0; sleep 0.1; done; echo "agent on $1 did not start; see $STATE"; exit 1; }
+# curl with the admin credential that n1 wrote (the CLI reads it directly).
+creds() {
+  local conf=$STATE/n1/admin.conf
+  for part in ca cert key; do
+    sed -n "/^$part: |/,/^[a-z]*:/p" "$conf" | sed '1d;/^[a-z]*:/d;s/^  //' >"$STATE/admin.$part.pem"
+  done
+}
+api() { curl -sf --cacert "$STATE/admin.ca.pem" --cert "$STATE/admin.cert.pem" --key "$STATE/admin.key.pem" "$@"; }
 
 echo "==> starting n1 on 127.0.0.1 (bootstraps a new cluster)"
 start n1 127.0.0.1; wait_api 127.0.0.1
@@ -37,29 +46,32 @@ for i in 2 3; do
   echo "==> starting n$i on 127.0.0.$i, joining through n1"
   start n$i 127.0.0.$i --join 127.0.0.1 --token-file "$STATE/n1/token"; wait_api 127.0.0.$i
 done
-export SHOAL_SERVER=http://127.0.0.1:7948
+export SHOAL_CONFIG=$STATE/n1/admin.conf
+creds
+echo "==> n1 created the cluster CA and wrote an admin credential to $SHOAL_CONFIG"
 echo "==> waiting for three voters"
-for _ in $(seq 300); do [ "$("$BIN" status -o json | grep -c '"address": "127.0.0.[123]:7947"')" -ge 4 ] && break; sleep 0.1; done
+voters() { "$BIN" status 2>/dev/null | sed -n 's/^Voters: *//p' | tr ',' '\n' | grep -c .; }
+for _ in $(seq 600); do [ "$(voters)" = 3 ] && break; sleep 0.1; done
 "$BIN" members
 echo
 echo "==> writing a ConfigMap through follower-or-leader n2"
-curl -sf -XPOST http://127.0.0.2:7948/api/v1/namespaces/default/configmaps \
+api -XPOST https://127.0.0.2:7948/api/v1/namespaces/default/configmaps \
   -d '{"metadata":{"name":"greeting"},"data":{"hello":"world"}}' >/dev/null && echo "written"
 leader=$("$BIN" status -o json | sed -n 's/.*"name": "\(n[0-9]\)".*/\1/p' | head -1)
 echo "==> kill -9 of the leader, $leader"
 t0=$(date +%s.%N)
 kill -9 "$(cat "$STATE/$leader.pid")"
 survivor=127.0.0.2; [ "$leader" = n2 ] && survivor=127.0.0.3
-until curl -sf -XPOST "http://$survivor:7948/api/v1/namespaces/default/configmaps" \
+until api -XPOST "https://$survivor:7948/api/v1/namespaces/default/configmaps" \
   -d '{"metadata":{"name":"after-failover"},"data":{"ok":"yes"}}' >/dev/null 2>&1; do sleep 0.02; done
 t1=$(date +%s.%N)
 printf "==> first write through a survivor succeeded %.2f s after the kill\n" "$(echo "$t1 - $t0" | bc -l 2>/dev/null || python3 -c "print($t1-$t0)")"
-SHOAL_SERVER=http://$survivor:7948 "$BIN" status
+"$BIN" status --server "https://$survivor:7948"
 echo
 echo "==> both writes are on the survivors:"
-curl -sf "http://$survivor:7948/api/v1/namespaces/default/configmaps" | grep -o '"name":"[a-z-]*"'
+api "https://$survivor:7948/api/v1/namespaces/default/configmaps" | grep -o '"name":"[a-z-]*"'
 echo
-echo "Look around:  SHOAL_SERVER=http://$survivor:7948 $BIN members"
+echo "Look around:  SHOAL_CONFIG=$SHOAL_CONFIG $BIN members --server https://$survivor:7948"
 echo "Logs:         $STATE/*.log"
-echo "Restart $leader: $BIN agent --name $leader --data-dir $STATE/$leader --bind <its ip>"
+echo "Restart $leader: $BIN agent --name $leader --data-dir $STATE/$leader --bind 127.0.0.${leader#n} &"
 echo "Tear down:    scripts/demo.sh down"
