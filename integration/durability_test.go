@@ -25,10 +25,7 @@ func TestNoAcknowledgedWriteLostUnderLeaderKills(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
-				a := c.agents[(w+i)%len(c.agents)]
-				if a.cmd == nil {
-					continue
-				}
+				a := c.agents[(w+i)%len(c.agents)] // may be down: the write then fails
 				name := fmt.Sprintf("w%d-%d", w, i)
 				wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 				_, err := a.client().Create(wctx, configMap(name))

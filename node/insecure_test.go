@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -11,10 +12,10 @@ import (
 // loudly, and refuses to mix with secure tokens.
 func TestInsecureDev(t *testing.T) {
 	c := newTestCluster(t)
-	var logs bytes.Buffer
+	logs := &lockedBuffer{}
 	insecure := func(cfg *Config) {
 		cfg.InsecureDev = true
-		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}
 	c.start("n1", "", insecure)
 	c.start("n2", "n1", insecure)
@@ -42,4 +43,22 @@ func TestInsecureDev(t *testing.T) {
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "secure cluster") {
 		t.Fatalf("insecure node with a secure token: %v", err)
 	}
+}
+
+// lockedBuffer is a log sink that many goroutines may write to.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -134,7 +134,9 @@ func (a *Agent) peerHTTP() *http.Client {
 	}
 	return &http.Client{
 		Timeout:   15 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: a.sec.client, MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: true},
+		// net/http adjusts the config it is given (HTTP/2 protocols), and
+		// Raft's transport shares a.sec.client: give HTTP its own copy.
+		Transport: &http.Transport{TLSClientConfig: a.sec.client.Clone(), MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: true},
 	}
 }
 

@@ -328,10 +328,12 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	if _, err := c.client("n2").Create(ctx, sec); err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.client("n3").Get(ctx, "Secret", "default", "db")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var got api.Object
+	waitUntil(t, 10*time.Second, "n3 to have the secret", func() (bool, string) {
+		var err error
+		got, err = c.client("n3").Get(ctx, "Secret", "default", "db") // reads are local
+		return err == nil, fmt.Sprint(err)
+	})
 	if s := got.(*api.Secret); string(s.Data["password"]) != plain || string(s.Data["user"]) != plain+"-user" || s.Sealed != nil {
 		t.Fatalf("API returned %+v, want the opened data", s)
 	}
