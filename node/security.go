@@ -133,7 +133,7 @@ func (a *Agent) peerHTTP() *http.Client {
 		return &http.Client{Timeout: 15 * time.Second}
 	}
 	return &http.Client{
-		Timeout:   15 * time.Second,
+		Timeout: 15 * time.Second,
 		// net/http adjusts the config it is given (HTTP/2 protocols), and
 		// Raft's transport shares a.sec.client: give HTTP its own copy.
 		Transport: &http.Transport{TLSClientConfig: a.sec.client.Clone(), MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: true},
