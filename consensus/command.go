@@ -43,7 +43,14 @@ const (
 	// OpPut creates the object or replaces the existing one.
 	OpPut OpType = "put"
 	// OpDelete removes an existing object; it fails if the key is missing.
+	// Deleting an object also deletes, in the same command, every object
+	// whose ownerReferences name its uid (recursively), and deleting a
+	// Namespace deletes everything in it.
 	OpDelete OpType = "delete"
+	// OpCheck changes nothing: it fails the command unless the key exists
+	// (and, with ExpectVersion, has that version). Writers use it to make a
+	// command depend on another object, such as the namespace of a new object.
+	OpCheck OpType = "check"
 )
 
 // Op is one change to one object.
@@ -72,9 +79,11 @@ type WriteCommand struct {
 type WriteResult struct {
 	// Index is the Raft index the command was applied at.
 	Index uint64
-	// Objects holds one object per op, as stored. For a delete it is the
-	// object as it was, except that its resourceVersion is the index of the
-	// delete. The objects are shared with the store: do not mutate them.
+	// Objects holds one object per change, in op order, as stored: each
+	// op's object, followed for a delete by the objects it cascaded to; a
+	// check op adds none. For a delete it is the object as it was, except
+	// that its resourceVersion is the index of the delete. The objects are
+	// shared with the store: do not mutate them.
 	Objects []api.Object
 	// Err is an *api.Status. When it is set nothing of the command was
 	// applied and Objects is nil.

@@ -120,6 +120,7 @@ func (s *Store) Restore(r io.Reader) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.objects, s.count = objects, count
+	s.rebuildOwnersLocked()
 	s.events.reset()
 	s.histFrom = index
 	s.setIndexLocked(index)

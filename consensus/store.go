@@ -37,7 +37,9 @@ type Store struct {
 	mu sync.RWMutex
 	// objects is kind → namespace → name → object.
 	objects map[string]map[string]map[string]api.Object
-	count   int
+	// owned is owner uid → keys of the objects whose ownerReferences name it.
+	owned map[string]map[api.Key]struct{}
+	count int
 	index   uint64
 	// changed is closed and replaced whenever index moves.
 	changed chan struct{}
@@ -51,6 +53,7 @@ type Store struct {
 func NewStore(opts ...StoreOption) *Store {
 	s := &Store{
 		objects: map[string]map[string]map[string]api.Object{},
+		owned:   map[string]map[api.Key]struct{}{},
 		changed: make(chan struct{}),
 		events:  ring{max: DefaultEventRetention},
 	}
@@ -165,10 +168,45 @@ func (s *Store) putLocked(key api.Key, obj api.Object) {
 		names = map[string]api.Object{}
 		byNS[key.Namespace] = names
 	}
-	if _, ok := names[key.Name]; !ok {
+	if old, ok := names[key.Name]; !ok {
 		s.count++
+	} else {
+		s.unindexOwners(key, old)
 	}
 	names[key.Name] = obj
+	s.indexOwners(key, obj)
+}
+
+func (s *Store) indexOwners(key api.Key, obj api.Object) {
+	for _, ref := range obj.GetObjectMeta().OwnerReferences {
+		set := s.owned[ref.UID]
+		if set == nil {
+			set = map[api.Key]struct{}{}
+			s.owned[ref.UID] = set
+		}
+		set[key] = struct{}{}
+	}
+}
+
+func (s *Store) unindexOwners(key api.Key, obj api.Object) {
+	for _, ref := range obj.GetObjectMeta().OwnerReferences {
+		delete(s.owned[ref.UID], key)
+		if len(s.owned[ref.UID]) == 0 {
+			delete(s.owned, ref.UID)
+		}
+	}
+}
+
+// rebuildOwnersLocked recomputes the owner index from scratch (after a restore).
+func (s *Store) rebuildOwnersLocked() {
+	s.owned = map[string]map[api.Key]struct{}{}
+	for kind, byNS := range s.objects {
+		for ns, names := range byNS {
+			for name, obj := range names {
+				s.indexOwners(api.Key{Kind: kind, Namespace: ns, Name: name}, obj)
+			}
+		}
+	}
 }
 
 // deleteLocked removes key, dropping index maps that become empty. The
@@ -176,9 +214,11 @@ func (s *Store) putLocked(key api.Key, obj api.Object) {
 func (s *Store) deleteLocked(key api.Key) {
 	byNS := s.objects[key.Kind]
 	names := byNS[key.Namespace]
-	if _, ok := names[key.Name]; !ok {
+	old, ok := names[key.Name]
+	if !ok {
 		return
 	}
+	s.unindexOwners(key, old)
 	delete(names, key.Name)
 	s.count--
 	if len(names) == 0 {

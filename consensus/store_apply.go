@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -126,6 +127,14 @@ func (s *Store) plan(index uint64, cmd WriteCommand) ([]change, *api.Status) {
 				}
 			}
 			c.obj = obj
+		case OpCheck:
+			if cur == nil {
+				return nil, notFound(op.Key)
+			}
+			if err := checkVersion(op, cur); err != nil {
+				return nil, err
+			}
+			continue
 		case OpDelete:
 			if cur == nil {
 				return nil, notFound(op.Key)
@@ -136,9 +145,25 @@ func (s *Store) plan(index uint64, cmd WriteCommand) ([]change, *api.Status) {
 			c.event = EventDeleted
 			c.obj = api.Copy(cur)
 			c.obj.GetObjectMeta().ResourceVersion = rv
+			c.key = op.Key
+			pending[op.Key] = nil
+			changes = append(changes, c)
+			// Cascade: what the object owns and, for a namespace, what is
+			// in it, go in the same command, in a deterministic order.
+			for _, k := range s.dependents(cur, current) {
+				dep := current(k)
+				if dep == nil {
+					continue
+				}
+				d := change{key: k, event: EventDeleted, obj: api.Copy(dep)}
+				d.obj.GetObjectMeta().ResourceVersion = rv
+				pending[k] = nil
+				changes = append(changes, d)
+			}
+			continue
 		default:
 			return nil, api.NewError(api.ReasonInvalid,
-				"%s: op %d: unknown op type %q (want create, update, put or delete)", describe(op.Key), pos, op.Type)
+				"%s: op %d: unknown op type %q (want create, update, put, delete or check)", describe(op.Key), pos, op.Type)
 		}
 		c.key = op.Key
 		if c.event == EventDeleted {
@@ -260,4 +285,53 @@ func deriveUID(index uint64, pos int, key api.Key) string {
 	b[23] = '-'
 	hex.Encode(b[24:], u[10:])
 	return string(b[:])
+}
+
+// dependents lists, in a deterministic order, everything that goes when obj
+// is deleted: objects owned by it (and by those, recursively) and, for a
+// Namespace, every object in it.
+func (s *Store) dependents(obj api.Object, current func(api.Key) api.Object) []api.Key {
+	seen := map[api.Key]bool{api.KeyOf(obj): true}
+	var out []api.Key
+	queue := []api.Object{obj}
+	for len(queue) > 0 {
+		o := queue[0]
+		queue = queue[1:]
+		var next []api.Key
+		for k := range s.owned[o.GetObjectMeta().UID] {
+			next = append(next, k)
+		}
+		if o.GetTypeMeta().Kind == "Namespace" {
+			for kind, byNS := range s.objects {
+				for name := range byNS[o.GetObjectMeta().Name] {
+					next = append(next, api.Key{Kind: kind, Namespace: o.GetObjectMeta().Name, Name: name})
+				}
+			}
+		}
+		sortKeys(next)
+		for _, k := range next {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if d := current(k); d != nil {
+				out = append(out, k)
+				queue = append(queue, d)
+			}
+		}
+	}
+	return out
+}
+
+func sortKeys(keys []api.Key) {
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
 }

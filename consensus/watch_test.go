@@ -92,7 +92,7 @@ func stWatchProperty(t *testing.T, seed int64, retention int) {
 	exists := map[api.Key]bool{}
 	keyOf := func() (api.Key, api.Object) {
 		if rng.Intn(4) == 0 {
-			name := fmt.Sprintf("ns%d", rng.Intn(3))
+			name := fmt.Sprintf("team%d", rng.Intn(3)) // not a ConfigMap namespace: no cascades here
 			return stKey("Namespace", "", name), stNamespace(name, []string{"", "Active"}[rng.Intn(2)])
 		}
 		ns, name := fmt.Sprintf("ns%d", rng.Intn(2)), fmt.Sprintf("cm%d", rng.Intn(4))

@@ -221,7 +221,7 @@ func (a *Agent) Start() error {
 		return err
 	}
 	a.startIndex = a.raft.Raw().LastIndex()
-	if a.sec != nil && len(a.cfg.Join) == 0 {
+	if len(a.cfg.Join) == 0 {
 		// A new cluster's records (the admin credential, the join token)
 		// are committed before Start returns, so both work at once.
 		ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
@@ -249,6 +249,11 @@ func (a *Agent) prepareKeys() error {
 			tok.insecure = Token{GossipKey: key}
 			if err := a.saveToken(tok.insecure.String()); err != nil {
 				return err
+			}
+			if len(a.cfg.Join) == 0 {
+				if err := a.savePending(defaultNamespace()); err != nil {
+					return err
+				}
 			}
 		} else if a.cfg.Token != "" {
 			if err := a.saveToken(a.cfg.Token); err != nil {
@@ -327,8 +332,8 @@ func (a *Agent) startLoops() {
 	}
 	a.goLoop(func(ctx context.Context) { defer cancel(); vm.Run(ctx) })
 	a.goLoop(a.persistPeers)
+	a.goLoop(a.commitPending)
 	if a.sec != nil {
-		a.goLoop(a.commitPending)
 		a.goLoop(a.followClusterKeys)
 		a.goLoop(a.followJoinToken)
 		a.goLoop(a.renewLoop)

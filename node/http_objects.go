@@ -222,10 +222,23 @@ func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRe
 	if op == consensus.OpCreate {
 		code = http.StatusCreated
 	}
-	a.commit(w, r.Context(), code, o)
+	a.commit(w, r.Context(), code, append([]consensus.Op{o}, namespaceCheck(ref.res, meta.Namespace)...)...)
+}
+
+// namespaceCheck makes a write of a namespaced object fail unless its
+// namespace exists when the write commits.
+func namespaceCheck(res api.Resource, ns string) []consensus.Op {
+	if !res.Namespaced {
+		return nil
+	}
+	return []consensus.Op{{Type: consensus.OpCheck, Key: api.Key{Kind: "Namespace", Name: ns}}}
 }
 
 func (a *Agent) deleteObject(w http.ResponseWriter, r *http.Request, ref objectRef) {
+	if ref.res.Kind == "Namespace" && ref.name == "default" {
+		writeError(w, api.NewError(api.ReasonForbidden, "namespace \"default\" cannot be deleted"))
+		return
+	}
 	if ref.res.System {
 		writeError(w, api.NewError(api.ReasonMethodNotAllowed, "%s objects are managed by the cluster: use `shoal credentials` or `shoal token`", ref.res.Kind))
 		return

@@ -17,7 +17,34 @@ import (
 // AdminCredentialLifetime is how long the bootstrap admin credential lasts.
 const AdminCredentialLifetime = 365 * 24 * time.Hour
 
-func (a *Agent) pendingPath() string { return filepath.Join(a.tlsDir(), "pending.json") }
+func (a *Agent) pendingPath() string { return filepath.Join(a.cfg.DataDir, "pending.json") }
+
+// defaultNamespace is the namespace every cluster starts with.
+func defaultNamespace() *api.Namespace {
+	return &api.Namespace{
+		TypeMeta:   api.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: api.ObjectMeta{Name: "default"},
+		Status:     api.NamespaceStatus{Phase: "Active"},
+	}
+}
+
+// savePending records objects a new cluster must commit once it has a
+// leader; commitPending commits them.
+func (a *Agent) savePending(objs ...api.Object) error {
+	var ops []consensus.Op
+	for _, o := range objs {
+		op, err := consensus.OpFor(consensus.OpPut, o)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
+	}
+	b, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	return pki.WriteFile0600(a.pendingPath(), b)
+}
 
 // bootstrapSecurity creates a new cluster's CA, sealing key, join token,
 // this node's certificate and the admin credential. The records the cluster
@@ -62,24 +89,13 @@ func (a *Agent) bootstrapSecurity(gossipKey []byte) (*security, pki.Token, error
 		return nil, pki.Token{}, err
 	}
 	records := []api.Object{
+		defaultNamespace(),
 		adminRec,
 		nodeCredential(a.id, nodeCert),
 		joinTokenRecord(sec, "cluster", tok, false),
 		clusterKeysRecord(sec, [][]byte{gossipKey}),
 	}
-	var ops []consensus.Op
-	for _, r := range records {
-		op, err := consensus.OpFor(consensus.OpPut, r)
-		if err != nil {
-			return nil, pki.Token{}, err
-		}
-		ops = append(ops, op)
-	}
-	if err := os.MkdirAll(a.tlsDir(), 0o700); err != nil {
-		return nil, pki.Token{}, err
-	}
-	b, _ := json.Marshal(ops)
-	if err := pki.WriteFile0600(a.pendingPath(), b); err != nil {
+	if err := a.savePending(records...); err != nil {
 		return nil, pki.Token{}, err
 	}
 	if err := admin.Save(a.adminConfPath()); err != nil {
@@ -104,7 +120,7 @@ func (a *Agent) commitPending(ctx context.Context) {
 		err = json.Unmarshal(b, &ops)
 	}
 	if err != nil {
-		a.log.Error("cannot read the pending bootstrap records; credentials will not work", "path", a.pendingPath(), "err", err)
+		a.log.Error("cannot read the pending bootstrap records (default namespace, credentials)", "path", a.pendingPath(), "err", err)
 		return
 	}
 	for ctx.Err() == nil {
