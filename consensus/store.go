@@ -40,7 +40,7 @@ type Store struct {
 	// owned is owner uid → keys of the objects whose ownerReferences name it.
 	owned map[string]map[api.Key]struct{}
 	count int
-	index   uint64
+	index uint64
 	// changed is closed and replaced whenever index moves.
 	changed chan struct{}
 	events  ring

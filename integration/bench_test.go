@@ -109,21 +109,23 @@ func failoverWrite(a *agent, name string, timeout time.Duration) error {
 
 // benchAPIClient is an API client for a whose keep-alive connections are
 // shared by every call (a.client() makes a new client each time).
+// The credential is loaded once per agent, not on every call.
 func benchAPIClient(a *agent) *api.Client {
-	t := targetOf(a)
+	key := a.url() + " " + a.adminConf
 	benchClientsMu.Lock()
 	defer benchClientsMu.Unlock()
-	hc := benchClients[t.base]
-	if hc == nil {
-		hc = newBenchHTTPClient(4, t.tls)
-		benchClients[t.base] = hc
+	cl := benchClients[key]
+	if cl == nil {
+		t := targetOf(a)
+		cl = &api.Client{Base: t.base, HTTP: newBenchHTTPClient(4, t.tls)}
+		benchClients[key] = cl
 	}
-	return &api.Client{Base: t.base, HTTP: hc}
+	return cl
 }
 
 var (
 	benchClientsMu sync.Mutex
-	benchClients   = map[string]*http.Client{}
+	benchClients   = map[string]*api.Client{}
 )
 
 // watchForLeader polls the survivors' status until one of them reports

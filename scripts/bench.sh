@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs shoal's process-level benchmarks (integration/bench*_test.go) one at
 # a time and prints the results. See BENCHMARKS.md for recorded numbers.
-#   scripts/bench.sh              all of them (about 4 minutes)
+#   scripts/bench.sh              all of them (about 3 minutes; BENCH_COUNT=3: 8)
 #   scripts/bench.sh failover     BenchmarkLeaderFailover, 20 kills
 #   scripts/bench.sh throughput   BenchmarkWriteThroughput (shoal)
 #   scripts/bench.sh etcd         BenchmarkEtcdWriteThroughput (needs etcd-server)
@@ -10,6 +10,10 @@
 #   SHOAL_BENCH_DURATION  measured window of the throughput runs (default 10s)
 #   SHOAL_BENCH_WARMUP    unmeasured load before it (default 2s)
 #   SHOAL_BENCH_IDLE      idle time before RSS is read (default 10s)
+#   SHOAL_BENCH_INSECURE  1: agents run with --insecure-dev (no TLS), to see what TLS costs
+#   SHOAL_BENCH_LOGS      a directory to keep the agents' logs in
+#   SHOAL_BENCH_PERF      a directory: sample the machine with `perf record -a -g`
+#                         during each throughput window and write text reports
 #   BENCH_COUNT           runs of each benchmark (go test -count; default 1)
 #   BENCH_OUT             where the raw output goes (default $TMPDIR/shoal-bench.txt)
 # The benchmarks start agents (and etcd) on 127.x.y.z loopback addresses;
