@@ -143,16 +143,42 @@ type List struct {
 	Items []json.RawMessage `json:"items"`
 }
 
+// ListOptions narrow a list or a watch.
+type ListOptions struct {
+	LabelSelector string // "app=web,tier!=db"
+	FieldSelector string // "spec.nodeName=n1"
+	Consistent    bool   // read through the leader
+}
+
+func (o ListOptions) query() url.Values {
+	q := url.Values{}
+	if o.LabelSelector != "" {
+		q.Set("labelSelector", o.LabelSelector)
+	}
+	if o.FieldSelector != "" {
+		q.Set("fieldSelector", o.FieldSelector)
+	}
+	if o.Consistent {
+		q.Set("consistent", "true")
+	}
+	return q
+}
+
 // List reads every object of a kind in ns ("" = all namespaces) and the
 // index the answer reflects.
 func (c *Client) List(ctx context.Context, kind, ns string, consistent bool) ([]Object, uint64, error) {
+	return c.ListWith(ctx, kind, ns, ListOptions{Consistent: consistent})
+}
+
+// ListWith is List with selectors.
+func (c *Client) ListWith(ctx context.Context, kind, ns string, opts ListOptions) ([]Object, uint64, error) {
 	r, ok := ResourceForKind(kind)
 	if !ok {
 		return nil, 0, NewError(ReasonBadRequest, "unknown kind %q", kind)
 	}
 	p := r.Path(ns)
-	if consistent {
-		p += "?consistent=true"
+	if q := opts.query(); len(q) > 0 {
+		p += "?" + q.Encode()
 	}
 	var l List
 	idx, err := c.Do(ctx, http.MethodGet, p, nil, &l)
@@ -219,14 +245,21 @@ type WatchEvent struct {
 // from = 0 it first sends every current object as ADDED. The channel closes
 // when ctx ends or the stream breaks; an ERROR event explains why.
 func (c *Client) Watch(ctx context.Context, kind, ns string, from uint64) (<-chan WatchEvent, error) {
+	return c.WatchWith(ctx, kind, ns, from, ListOptions{})
+}
+
+// WatchWith is Watch with selectors.
+func (c *Client) WatchWith(ctx context.Context, kind, ns string, from uint64, opts ListOptions) (<-chan WatchEvent, error) {
 	r, ok := ResourceForKind(kind)
 	if !ok {
 		return nil, NewError(ReasonBadRequest, "unknown kind %q", kind)
 	}
-	p := r.Path(ns) + "?watch=true"
+	q := opts.query()
+	q.Set("watch", "true")
 	if from > 0 {
-		p += "&resourceVersion=" + strconv.FormatUint(from, 10)
+		q.Set("resourceVersion", strconv.FormatUint(from, 10))
 	}
+	p := r.Path(ns) + "?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+p, nil)
 	if err != nil {
 		return nil, err

@@ -333,6 +333,7 @@ func (a *Agent) startLoops() {
 	a.goLoop(func(ctx context.Context) { defer cancel(); vm.Run(ctx) })
 	a.goLoop(a.persistPeers)
 	a.goLoop(a.commitPending)
+	a.goLoop(a.eventGC)
 	if a.sec != nil {
 		a.goLoop(a.followClusterKeys)
 		a.goLoop(a.followJoinToken)

@@ -30,6 +30,7 @@ func (a *Agent) serveHTTP() error {
 	mux.HandleFunc("POST /internal/v1/raft/remove", a.handleRaftRemove)
 	mux.HandleFunc("POST /internal/v1/certs/renew", a.handleRenew)
 	mux.HandleFunc("POST /v1/join", a.handleJoin)
+	mux.HandleFunc("POST /v1/apply", a.handleApply)
 	mux.HandleFunc("GET /v1/credentials", a.handleListCredentials)
 	mux.HandleFunc("POST /v1/credentials", a.handleCreateCredential)
 	mux.HandleFunc("DELETE /v1/credentials/{name}", a.handleRevokeCredential)

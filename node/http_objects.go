@@ -21,6 +21,7 @@ type objectRef struct {
 	res  api.Resource
 	ns   string
 	name string
+	sub  string // "status" for the status subresource
 }
 
 // parseObjectPath understands /api/v1/... and /apis/<group>/<version>/...
@@ -41,6 +42,9 @@ func parseObjectPath(path string) (objectRef, error) {
 		if err := api.ValidateNamespace(ref.ns); err != nil {
 			return ref, err
 		}
+	}
+	if len(segs) == 3 && segs[2] == "status" {
+		ref.sub, segs = "status", segs[:2]
 	}
 	if len(segs) > 2 {
 		return ref, api.NewError(api.ReasonNotFound, "no API at %s", path)
@@ -69,6 +73,8 @@ func (a *Agent) handleObjects(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	switch {
+	case ref.sub != "" && r.Method != http.MethodGet && r.Method != http.MethodPut:
+		writeError(w, api.NewError(api.ReasonMethodNotAllowed, "%s is not allowed on the status subresource; use GET or PUT", r.Method))
 	case r.Method == http.MethodGet && q.Get("watch") == "true" && ref.name == "":
 		a.watchObjects(w, r, ref)
 	case r.Method == http.MethodGet:
@@ -105,8 +111,13 @@ func (a *Agent) readObjects(w http.ResponseWriter, r *http.Request, ref objectRe
 		writeJSON(w, http.StatusOK, a.present(obj))
 		return
 	}
+	f, err := parseFilter(ref.res.Kind, r.URL.Query())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	items, idx := a.store.List(ref.res.Kind, ref.ns)
-	items = a.presentAll(items)
+	items = a.presentAll(f.apply(items))
 	setIndex(w, idx)
 	list := map[string]any{
 		"apiVersion": ref.res.APIVersion(),
@@ -204,7 +215,28 @@ func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRe
 		return
 	}
 	meta := obj.GetObjectMeta()
+	if op == consensus.OpUpdate {
+		// Status belongs to the system: an update of the object keeps the
+		// stored status, and an update of /status changes only the status.
+		cur, err := a.store.Get(ref.key())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if ref.sub == "status" {
+			whole := api.Copy(cur)
+			copyStatus(obj, whole)
+			whole.GetObjectMeta().ResourceVersion = meta.ResourceVersion
+			obj, meta = whole, whole.GetObjectMeta()
+		} else {
+			copyStatus(cur, obj)
+		}
+		if meta.ResourceVersion == "" {
+			meta.ResourceVersion = cur.GetObjectMeta().ResourceVersion
+		}
+	}
 	if op == consensus.OpCreate {
+		copyStatus(ref.res.New(), obj) // status is the system's to write
 		if meta.ResourceVersion != "" {
 			writeError(w, api.NewError(api.ReasonBadRequest, "%s %q: metadata.resourceVersion must not be set on create; remove it", ref.res.Kind, meta.Name))
 			return
@@ -291,9 +323,15 @@ func (a *Agent) watchObjects(w http.ResponseWriter, r *http.Request, ref objectR
 		}
 		from = v
 	}
+	f, err := parseFilter(ref.res.Kind, r.URL.Query())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	var initial []api.Object
 	if from == 0 {
 		initial, from = a.store.List(ref.res.Kind, ref.ns)
+		initial = f.apply(initial)
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -333,7 +371,7 @@ func (a *Agent) watchObjects(w http.ResponseWriter, r *http.Request, ref objectR
 				flush()
 				return
 			}
-			if ref.ns != "" && ev.Object.GetObjectMeta().Namespace != ref.ns {
+			if ref.ns != "" && ev.Object.GetObjectMeta().Namespace != ref.ns || !f.matches(ev.Object) {
 				continue
 			}
 			if err := enc.Encode(api.WatchEvent{Type: string(ev.Type), Index: ev.Index, Object: mustJSON(a.present(ev.Object))}); err != nil {

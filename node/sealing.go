@@ -13,6 +13,27 @@ func secretAAD(s *api.Secret) []byte { return []byte("secret/" + s.Namespace + "
 // encrypted so that the Raft log, snapshots and replicas never hold it in
 // the clear.
 func (a *Agent) sealIn(obj api.Object) error {
+	if err := foldStringData(obj); err != nil {
+		return err
+	}
+	s, ok := obj.(*api.Secret)
+	if !ok || a.sec == nil {
+		return nil
+	}
+	plain, err := json.Marshal(s.Data)
+	if err != nil {
+		return err
+	}
+	if s.Sealed, err = a.sec.sealer.Seal(plain, secretAAD(s)); err != nil {
+		return err
+	}
+	s.Data = nil
+	return nil
+}
+
+// foldStringData moves a Secret's stringData into data, refusing a
+// user-supplied sealed field. It is idempotent.
+func foldStringData(obj api.Object) error {
 	s, ok := obj.(*api.Secret)
 	if !ok {
 		return nil
@@ -27,17 +48,6 @@ func (a *Agent) sealIn(obj api.Object) error {
 		s.Data[k] = []byte(v)
 	}
 	s.StringData = nil
-	if a.sec == nil {
-		return nil
-	}
-	plain, err := json.Marshal(s.Data)
-	if err != nil {
-		return err
-	}
-	if s.Sealed, err = a.sec.sealer.Seal(plain, secretAAD(s)); err != nil {
-		return err
-	}
-	s.Data = nil
 	return nil
 }
 

@@ -104,6 +104,11 @@ func newRoot() *cobra.Command {
 		newNodeCmd(cf),
 		newOperatorCmd(),
 		newCredentialsCmd(cf),
+		newApplyCmd(cf),
+		newGetCmd(cf),
+		newDescribeCmd(cf),
+		newDeleteCmd(cf),
+		newScaleCmd(cf),
 		newTokenCmd(cf),
 		&cobra.Command{
 			Use:   "version",

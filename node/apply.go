@@ -1,0 +1,232 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
+)
+
+// ApplyRequest carries the objects of one `shoal apply`.
+type ApplyRequest struct {
+	Items  []json.RawMessage `json:"items"`
+	DryRun bool              `json:"dryRun,omitempty"`
+}
+
+// ApplyResult says what apply did to one object.
+type ApplyResult struct {
+	Kind      string `json:"kind"`
+	Group     string `json:"group,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// Action is created, configured or unchanged.
+	Action string `json:"action"`
+}
+
+// handleApply creates or updates every object of the request in one Raft
+// command: either all of them change or none does.
+func (a *Agent) handleApply(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req ApplyRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, api.NewError(api.ReasonBadRequest, "apply: %v", err))
+		return
+	}
+	objs, problems := a.decodeApply(req.Items)
+	if len(problems) > 0 {
+		writeError(w, api.NewError(api.ReasonInvalid, "%s", strings.Join(problems, "\n")))
+		return
+	}
+	ops, results, err := a.planApply(objs)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.DryRun || len(ops) == 0 {
+		writeJSON(w, http.StatusOK, results)
+		return
+	}
+	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), ops...)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := a.Propose(r.Context(), cmd)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		if api.ReasonOf(err) == api.ReasonConflict {
+			err = api.NewError(api.ReasonConflict, "%s (another writer changed it while applying; run apply again)", err.Error())
+		}
+		writeError(w, err)
+		return
+	}
+	setIndex(w, res.Index)
+	writeJSON(w, http.StatusOK, results)
+}
+
+// decodeApply decodes, defaults and validates every item, collecting every
+// problem so the user can fix them all at once.
+func (a *Agent) decodeApply(items []json.RawMessage) ([]api.Object, []string) {
+	var objs []api.Object
+	var problems []string
+	seen := map[api.Key]bool{}
+	for i, raw := range items {
+		obj, err := decodeApplyItem(raw)
+		if err == nil {
+			err = foldStringData(obj)
+		}
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("item %d: %v", i+1, err))
+			continue
+		}
+		k := api.KeyOf(obj)
+		if seen[k] {
+			problems = append(problems, fmt.Sprintf("item %d: %s appears twice", i+1, describeKey(k)))
+			continue
+		}
+		seen[k] = true
+		objs = append(objs, obj)
+	}
+	return objs, problems
+}
+
+func decodeApplyItem(raw json.RawMessage) (api.Object, error) {
+	var tm api.TypeMeta
+	if err := json.Unmarshal(raw, &tm); err != nil {
+		return nil, api.NewError(api.ReasonBadRequest, "%v", err)
+	}
+	res, ok := api.ResourceForKind(tm.Kind)
+	if !ok {
+		return nil, api.NewError(api.ReasonInvalid, "kind %q is not supported (supported kinds: %s)", tm.Kind, strings.Join(api.Kinds(), ", "))
+	}
+	if res.System {
+		return nil, api.NewError(api.ReasonInvalid, "%s objects are managed by the cluster and cannot be applied", tm.Kind)
+	}
+	obj := res.New()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(obj); err != nil {
+		return nil, api.NewError(api.ReasonInvalid, "%s: %v", strings.ToLower(tm.Kind), err)
+	}
+	*obj.GetTypeMeta() = api.TypeMeta{APIVersion: res.APIVersion(), Kind: res.Kind}
+	meta := obj.GetObjectMeta()
+	if res.Namespaced && meta.Namespace == "" {
+		meta.Namespace = "default"
+	}
+	if !res.Namespaced && meta.Namespace != "" {
+		return nil, api.NewError(api.ReasonInvalid, "%s %q is cluster-scoped: remove metadata.namespace", res.Kind, meta.Name)
+	}
+	if err := api.ValidateName(res.Kind, meta.Name); err != nil {
+		return nil, err
+	}
+	if res.Namespaced {
+		if err := api.ValidateNamespace(meta.Namespace); err != nil {
+			return nil, err
+		}
+	}
+	api.SetDefaults(obj)
+	if err := api.Validate(obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// planApply turns objects into puts against what is stored: new objects
+// are created, changed ones replaced (keeping their status, and only if
+// nobody changed them meanwhile), unchanged ones left alone. Namespaces go
+// first so that objects in a namespace created by the same apply find it.
+func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, error) {
+	sort.SliceStable(objs, func(i, j int) bool {
+		return objs[i].GetTypeMeta().Kind == "Namespace" && objs[j].GetTypeMeta().Kind != "Namespace"
+	})
+	var ops []consensus.Op
+	var results []ApplyResult
+	checked := map[string]bool{}
+	for _, obj := range objs {
+		key := api.KeyOf(obj)
+		res, _ := api.ResourceForKind(key.Kind)
+		result := ApplyResult{Kind: key.Kind, Group: res.Group, Namespace: key.Namespace, Name: key.Name, Action: "created"}
+		op := consensus.OpCreate
+		var expect uint64
+		if cur, err := a.store.Get(key); err == nil {
+			if unchanged(a.present(cur), obj) {
+				result.Action = "unchanged"
+				results = append(results, result)
+				continue
+			}
+			result.Action = "configured"
+			op = consensus.OpUpdate
+			keepSystemFields(cur, obj)
+			fmt.Sscan(cur.GetObjectMeta().ResourceVersion, &expect)
+		}
+		if err := a.sealIn(obj); err != nil {
+			return nil, nil, err
+		}
+		o, err := consensus.OpFor(op, obj)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.ExpectVersion = expect
+		ops = append(ops, o)
+		if res.Namespaced && !checked[key.Namespace] {
+			checked[key.Namespace] = true
+			ops = append(ops, namespaceCheck(res, key.Namespace)...)
+		}
+		results = append(results, result)
+	}
+	return ops, results, nil
+}
+
+// keepSystemFields carries over what the system owns: status, uid,
+// creation time.
+func keepSystemFields(cur, obj api.Object) {
+	m, c := obj.GetObjectMeta(), cur.GetObjectMeta()
+	m.UID, m.CreationTimestamp, m.ResourceVersion = c.UID, c.CreationTimestamp, ""
+	copyStatus(cur, obj)
+}
+
+// copyStatus sets dst's status field to src's, for kinds that have one.
+func copyStatus(src, dst api.Object) {
+	sv := reflect.ValueOf(src).Elem().FieldByName("Status")
+	dv := reflect.ValueOf(dst).Elem().FieldByName("Status")
+	if sv.IsValid() && dv.IsValid() && dv.CanSet() && sv.Type() == dv.Type() {
+		dv.Set(sv)
+	}
+}
+
+// unchanged reports whether applying obj over cur would change nothing a
+// user controls.
+func unchanged(cur, obj api.Object) bool {
+	strip := func(o api.Object) map[string]any {
+		b, _ := json.Marshal(o)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		delete(m, "status")
+		if md, ok := m["metadata"].(map[string]any); ok {
+			for _, f := range []string{"uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp"} {
+				delete(md, f)
+			}
+		}
+		return m
+	}
+	return reflect.DeepEqual(strip(cur), strip(obj))
+}
+
+func describeKey(k api.Key) string {
+	if k.Namespace == "" {
+		return strings.ToLower(k.Kind) + " " + k.Name
+	}
+	return strings.ToLower(k.Kind) + " " + k.Namespace + "/" + k.Name
+}

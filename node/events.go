@@ -1,0 +1,128 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
+)
+
+// EventTTL is how long events are kept after they last happened.
+const EventTTL = time.Hour
+
+// RecordEvent stores an event about obj: what the system did and why. The
+// same reason and message about the same object again within EventTTL
+// bumps the existing event's count instead of adding another. typ is
+// "Normal" or "Warning". Safe for concurrent use.
+func (a *Agent) RecordEvent(ctx context.Context, obj api.Object, typ, reason, message, component string) error {
+	m := obj.GetObjectMeta()
+	ns := m.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	sum := sha256.Sum256([]byte(m.UID + "\x00" + reason + "\x00" + message))
+	name := m.Name + "." + hex.EncodeToString(sum[:5])
+	now := api.NewTime(a.cfg.Clock.Now())
+	ev := &api.Event{
+		TypeMeta:   api.TypeMeta{APIVersion: "v1", Kind: "Event"},
+		ObjectMeta: api.ObjectMeta{Name: name, Namespace: ns},
+		InvolvedObject: api.ObjectReference{
+			Kind: obj.GetTypeMeta().Kind, APIVersion: obj.GetTypeMeta().APIVersion,
+			Namespace: m.Namespace, Name: m.Name, UID: m.UID,
+		},
+		Reason: reason, Message: message, Type: typ,
+		Source:         api.EventSource{Component: component, Host: a.cfg.Name},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+	}
+	op := consensus.OpCreate
+	var expect uint64
+	if cur, err := a.store.Get(api.KeyOf(ev)); err == nil {
+		old := cur.(*api.Event)
+		ev.FirstTimestamp, ev.Count = old.FirstTimestamp, old.Count+1
+		op = consensus.OpUpdate
+		expect = versionOf(cur)
+	}
+	o, err := consensus.OpFor(op, ev)
+	if err != nil {
+		return err
+	}
+	o.ExpectVersion = expect
+	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), o)
+	if err != nil {
+		return err
+	}
+	res, err := a.Propose(ctx, cmd)
+	if err == nil {
+		err = res.Err
+	}
+	return err
+}
+
+func versionOf(obj api.Object) uint64 {
+	var v uint64
+	for _, c := range obj.GetObjectMeta().ResourceVersion {
+		v = v*10 + uint64(c-'0')
+	}
+	return v
+}
+
+// expireEvents deletes events last seen more than EventTTL before now. The
+// leader runs it; deletes go in batches so one command stays small.
+func (a *Agent) expireEvents(ctx context.Context, now time.Time) error {
+	objs, _ := a.store.List("Event", "")
+	var ops []consensus.Op
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		cmd, err := consensus.NewWrite(now, ops...)
+		if err != nil {
+			return err
+		}
+		res, err := a.Propose(ctx, cmd)
+		if err == nil {
+			err = res.Err
+		}
+		ops = ops[:0]
+		return err
+	}
+	for _, o := range objs {
+		ev := o.(*api.Event)
+		last := ev.LastTimestamp
+		if last == nil {
+			last = ev.CreationTimestamp
+		}
+		if last != nil && now.Sub(last.Time) < EventTTL {
+			continue
+		}
+		ops = append(ops, consensus.Op{Type: consensus.OpDelete, Key: api.KeyOf(ev), ExpectVersion: versionOf(ev)})
+		if len(ops) == 500 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// eventGC expires old events once a minute while this node leads.
+func (a *Agent) eventGC(ctx context.Context) {
+	t := a.cfg.Clock.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		if !a.raft.IsLeader() {
+			continue
+		}
+		if err := a.expireEvents(ctx, a.cfg.Clock.Now()); err != nil && !api.IsConflict(err) {
+			a.log.Warn("expiring old events failed; will retry", "err", err)
+		}
+	}
+}
