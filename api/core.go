@@ -1,9 +1,9 @@
 package api
 
 func init() {
-	Register(Resource{Version: "v1", Kind: "Namespace", Plural: "namespaces", New: func() Object { return &Namespace{} }})
-	Register(Resource{Version: "v1", Kind: "ConfigMap", Plural: "configmaps", Namespaced: true, New: func() Object { return &ConfigMap{} }})
-	Register(Resource{Version: "v1", Kind: "Node", Plural: "nodes", New: func() Object { return &Node{} }})
+	Register(Resource{Version: "v1", Kind: "Namespace", Plural: "namespaces", ShortNames: []string{"ns"}, HasStatus: true, New: func() Object { return &Namespace{} }})
+	Register(Resource{Version: "v1", Kind: "ConfigMap", Plural: "configmaps", Namespaced: true, ShortNames: []string{"cm"}, New: func() Object { return &ConfigMap{} }})
+	Register(Resource{Version: "v1", Kind: "Node", Plural: "nodes", ShortNames: []string{"no"}, HasStatus: true, New: func() Object { return &Node{} }})
 }
 
 // Namespace groups namespaced objects.
@@ -44,17 +44,34 @@ type NodeSpec struct {
 
 // Taint keeps pods that do not tolerate it off a node.
 type Taint struct {
-	Key    string `json:"key"`
-	Value  string `json:"value,omitempty"`
-	Effect string `json:"effect"`
+	Key       string      `json:"key"`
+	Value     string      `json:"value,omitempty"`
+	Effect    TaintEffect `json:"effect"`
+	TimeAdded *Time       `json:"timeAdded,omitempty"`
 }
 
 // NodeStatus is the observed state of a Node.
 type NodeStatus struct {
-	Capacity    map[string]string `json:"capacity,omitempty"`
-	Allocatable map[string]string `json:"allocatable,omitempty"`
-	Addresses   []NodeAddress     `json:"addresses,omitempty"`
-	Conditions  []NodeCondition   `json:"conditions,omitempty"`
+	// Capacity is what the node has: cpu, memory, pods, and extended
+	// resources it advertises (shoal agent --resources nvidia.com/gpu=4).
+	Capacity ResourceList `json:"capacity,omitempty"`
+	// Allocatable is what pods may use; it defaults to Capacity.
+	Allocatable ResourceList    `json:"allocatable,omitempty"`
+	Addresses   []NodeAddress   `json:"addresses,omitempty"`
+	Conditions  []NodeCondition `json:"conditions,omitempty"`
+	NodeInfo    NodeSystemInfo  `json:"nodeInfo,omitempty"`
+}
+
+// NodeSystemInfo describes the node's software.
+type NodeSystemInfo struct {
+	MachineID               string `json:"machineID,omitempty"`
+	KernelVersion           string `json:"kernelVersion,omitempty"`
+	OSImage                 string `json:"osImage,omitempty"`
+	ContainerRuntimeVersion string `json:"containerRuntimeVersion,omitempty"`
+	// KubeletVersion carries the shoal agent's version.
+	KubeletVersion  string `json:"kubeletVersion,omitempty"`
+	OperatingSystem string `json:"operatingSystem,omitempty"`
+	Architecture    string `json:"architecture,omitempty"`
 }
 
 // NodeAddress is one address of a node.
@@ -67,6 +84,7 @@ type NodeAddress struct {
 type NodeCondition struct {
 	Type               string `json:"type"`
 	Status             string `json:"status"`
+	LastHeartbeatTime  *Time  `json:"lastHeartbeatTime,omitempty"`
 	LastTransitionTime *Time  `json:"lastTransitionTime,omitempty"`
 	Reason             string `json:"reason,omitempty"`
 	Message            string `json:"message,omitempty"`

@@ -20,7 +20,12 @@ type Resource struct {
 	// tokens, keys). The generic object API does not write them; dedicated
 	// endpoints do, and only administrators may read them.
 	System bool
-	New    func() Object
+	// ShortNames are the aliases kubectl knows the kind by ("deploy", "po").
+	ShortNames []string
+	// HasStatus says the kind has a status subresource: status is written
+	// by the system through it, and a write of the object ignores status.
+	HasStatus bool
+	New       func() Object
 }
 
 // APIVersion returns "v1" for the core group and "group/version" otherwise.
@@ -85,15 +90,29 @@ func ResourceForPath(group, version, plural string) (Resource, bool) {
 }
 
 // ResourceForName finds a resource by a name a user would type: the kind,
-// its plural or its singular, in any case ("deployment", "Deployments").
+// its plural, its singular or a short name, in any case ("deployment",
+// "Deployments", "deploy"), optionally qualified by its group
+// ("deployments.apps").
 func ResourceForName(name string) (Resource, bool) {
 	registry.RLock()
 	defer registry.RUnlock()
 	n := strings.ToLower(name)
+	group := ""
+	if i := strings.IndexByte(n, '.'); i >= 0 {
+		n, group = n[:i], n[i+1:]
+	}
 	for _, r := range registry.byKind {
+		if group != "" && group != r.Group {
+			continue
+		}
 		k := strings.ToLower(r.Kind)
 		if n == k || n == r.Plural || n == k+"s" {
 			return r, true
+		}
+		for _, s := range r.ShortNames {
+			if n == s {
+				return r, true
+			}
 		}
 	}
 	return Resource{}, false

@@ -21,6 +21,13 @@ type Secret struct {
 	Sealed []byte `json:"sealed,omitempty"`
 }
 
+// Secret types with required keys; any other type string is accepted.
+const (
+	SecretTypeOpaque           = "Opaque"
+	SecretTypeTLS              = "kubernetes.io/tls"
+	SecretTypeDockerConfigJSON = "kubernetes.io/dockerconfigjson"
+)
+
 // Credential roles, carried in certificates.
 const (
 	RoleNode     = "shoal:node"

@@ -405,4 +405,3 @@ func ageOf(ts string) string {
 	}
 	return age(t)
 }
-
