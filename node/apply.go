@@ -32,6 +32,11 @@ type ApplyResult struct {
 // handleApply creates or updates every object of the request in one Raft
 // command: either all of them change or none does.
 func (a *Agent) handleApply(w http.ResponseWriter, r *http.Request) {
+	if !a.raft.IsLeader() {
+		// Plan against the newest state: the leader's.
+		a.proxyToLeader(w, r)
+		return
+	}
 	body, err := readBody(r)
 	if err != nil {
 		writeError(w, err)

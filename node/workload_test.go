@@ -1,0 +1,305 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+// applyFiles sends manifests through the same path as `shoal apply`.
+func applyFiles(t *testing.T, cl *api.Client, paths ...string) ([]ApplyResult, error) {
+	t.Helper()
+	docs, err := api.ReadManifests(paths, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	var req ApplyRequest
+	for _, d := range docs {
+		b, _ := json.Marshal(d.Object)
+		req.Items = append(req.Items, b)
+	}
+	var res []ApplyResult
+	_, err = cl.Do(context.Background(), http.MethodPost, "/v1/apply", req, &res)
+	return res, err
+}
+
+func writeManifest(t *testing.T, dir, name, body string) string {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const webYAML = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: %d
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: httpd, image: shoal.test/busybox:1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+`
+
+// Apply through any node of three: created, then unchanged, then
+// configured with a generation bump; every node serves the result.
+func TestApplyAcrossCluster(t *testing.T) {
+	c := secureCluster(t, 3)
+	dir := t.TempDir()
+	f := writeManifest(t, dir, "web.yaml", fmt.Sprintf(webYAML, 2))
+	actions := func(res []ApplyResult) string {
+		var out []string
+		for _, r := range res {
+			out = append(out, strings.ToLower(r.Kind)+"/"+r.Name+" "+r.Action)
+		}
+		return strings.Join(out, ", ")
+	}
+	res, err := applyFiles(t, c.client("n2"), f)
+	if err != nil || actions(res) != "deployment/web created, service/web created" {
+		t.Fatalf("first apply: %s, %v", actions(res), err)
+	}
+	res, err = applyFiles(t, c.client("n3"), f)
+	if err != nil || actions(res) != "deployment/web unchanged, service/web unchanged" {
+		t.Fatalf("second apply: %s, %v", actions(res), err)
+	}
+	writeManifest(t, dir, "web.yaml", fmt.Sprintf(webYAML, 4))
+	res, err = applyFiles(t, c.client("n1"), f)
+	if err != nil || actions(res) != "deployment/web configured, service/web unchanged" {
+		t.Fatalf("third apply: %s, %v", actions(res), err)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		waitUntil(t, 10*time.Second, n+" to serve the new spec", func() (bool, string) {
+			obj, err := c.client(n).Get(context.Background(), "Deployment", "default", "web")
+			if err != nil {
+				return false, err.Error()
+			}
+			d := obj.(*api.Deployment)
+			return *d.Spec.Replicas == 4 && d.Generation == 2, fmt.Sprintf("replicas %d generation %d", *d.Spec.Replicas, d.Generation)
+		})
+	}
+}
+
+// One bad object in a file means nothing in it is applied, and the error
+// names the file, the document, the object and the field.
+func TestApplyIsAllOrNothing(t *testing.T) {
+	c := secureCluster(t, 1)
+	dir := t.TempDir()
+	f := writeManifest(t, dir, "app.yaml", `apiVersion: v1
+kind: ConfigMap
+metadata: {name: good}
+data: {k: v}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: httpd
+        image: shoal.test/busybox:1
+        lifecycle: {preStop: {exec: {command: [sh]}}}
+`)
+	_, err := applyFiles(t, c.client("n1"), f)
+	want := "app.yaml doc 2: deployment web: spec.template.spec.containers[0].lifecycle"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want an error naming %q", err, want)
+	}
+	if objs, _ := c.agents["n1"].Store().List("ConfigMap", ""); len(objs) != 0 {
+		t.Fatalf("the good object of a bad file was applied: %v", objs)
+	}
+	// An object the server finds invalid also stops the whole apply.
+	var req ApplyRequest
+	req.Items = append(req.Items, json.RawMessage(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"good"}}`),
+		json.RawMessage(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"x"}]}}}}`))
+	_, err = c.client("n1").Do(context.Background(), http.MethodPost, "/v1/apply", req, nil)
+	if api.ReasonOf(err) != api.ReasonInvalid || !strings.Contains(err.Error(), "spec.selector") {
+		t.Fatalf("server-side validation: %v", err)
+	}
+	if objs, _ := c.agents["n1"].Store().List("ConfigMap", ""); len(objs) != 0 {
+		t.Fatal("a server-side refusal left an object behind")
+	}
+}
+
+// Deleting an owner deletes what it owns; deleting a namespace deletes its
+// contents; a write into a missing namespace is refused.
+func TestCascadesAndNamespaces(t *testing.T) {
+	c := secureCluster(t, 1)
+	cl := c.client("n1")
+	ctx := ctxT(t)
+	owner, err := cl.Create(ctx, cm("owner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := cm("dependent")
+	dep.OwnerReferences = []api.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "owner", UID: owner.GetObjectMeta().UID}}
+	if _, err := cl.Create(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Delete(ctx, "ConfigMap", "default", "owner"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Get(ctx, "ConfigMap", "default", "dependent"); !api.IsNotFound(err) {
+		t.Fatalf("dependent survived its owner: %v", err)
+	}
+	other := cm("x")
+	other.Namespace = "team"
+	if _, err := cl.Create(ctx, other); !api.IsNotFound(err) || !strings.Contains(err.Error(), "namespace") {
+		t.Fatalf("create in a missing namespace: %v", err)
+	}
+	ns := &api.Namespace{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: api.ObjectMeta{Name: "team"}}
+	if _, err := cl.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Delete(ctx, "Namespace", "", "team"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Get(ctx, "ConfigMap", "team", "x"); !api.IsNotFound(err) {
+		t.Fatalf("object survived its namespace: %v", err)
+	}
+	if err := cl.Delete(ctx, "Namespace", "", "default"); api.ReasonOf(err) != api.ReasonForbidden {
+		t.Fatalf("deleting the default namespace: %v", err)
+	}
+}
+
+// Status is the system's: users' updates keep it, and the status
+// subresource changes nothing else.
+func TestStatusSubresource(t *testing.T) {
+	c := secureCluster(t, 1)
+	cl := c.client("n1")
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	if _, err := applyFiles(t, cl, writeManifest(t, dir, "web.yaml", fmt.Sprintf(webYAML, 2))); err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := cl.Get(ctx, "Deployment", "default", "web")
+	d := obj.(*api.Deployment)
+	d.Status.ReadyReplicas = 2
+	d.Spec.Replicas = ptr(int32(9)) // must be ignored by /status
+	if _, err := cl.Do(ctx, http.MethodPut, "/apis/apps/v1/namespaces/default/deployments/web/status", d, nil); err != nil {
+		t.Fatal(err)
+	}
+	obj, _ = cl.Get(ctx, "Deployment", "default", "web")
+	d = obj.(*api.Deployment)
+	if d.Status.ReadyReplicas != 2 || *d.Spec.Replicas != 2 {
+		t.Fatalf("after a status update: ready %d replicas %d", d.Status.ReadyReplicas, *d.Spec.Replicas)
+	}
+	d.Status.ReadyReplicas = 0
+	d.Spec.Replicas = ptr(int32(3))
+	if _, err := cl.Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	obj, _ = cl.Get(ctx, "Deployment", "default", "web")
+	if d := obj.(*api.Deployment); d.Status.ReadyReplicas != 2 || *d.Spec.Replicas != 3 {
+		t.Fatalf("a spec update changed the status: ready %d replicas %d", d.Status.ReadyReplicas, *d.Spec.Replicas)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Label and field selectors narrow lists and watches.
+func TestSelectors(t *testing.T) {
+	c := secureCluster(t, 1)
+	cl := c.client("n1")
+	ctx := ctxT(t)
+	for i, app := range []string{"web", "web", "db"} {
+		o := cm(fmt.Sprintf("c%d", i))
+		o.Labels = map[string]string{"app": app}
+		if _, err := cl.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for sel, want := range map[string]int{"app=web": 2, "app!=web": 1, "app in (web,db)": 3, "!app": 0, "app": 3} {
+		objs, _, err := cl.ListWith(ctx, "ConfigMap", "default", api.ListOptions{LabelSelector: sel})
+		if err != nil || len(objs) != want {
+			t.Errorf("-l %q: %d objects, %v; want %d", sel, len(objs), err, want)
+		}
+	}
+	objs, _, err := cl.ListWith(ctx, "ConfigMap", "", api.ListOptions{FieldSelector: "metadata.name=c1"})
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("field selector: %d, %v", len(objs), err)
+	}
+	if _, _, err := cl.ListWith(ctx, "ConfigMap", "", api.ListOptions{FieldSelector: "data.k=v"}); api.ReasonOf(err) != api.ReasonBadRequest {
+		t.Fatalf("unsupported field selector: %v", err)
+	}
+	if _, _, err := cl.ListWith(ctx, "ConfigMap", "", api.ListOptions{LabelSelector: "app in (web"}); api.ReasonOf(err) != api.ReasonBadRequest {
+		t.Fatalf("malformed label selector: %v", err)
+	}
+}
+
+// Events are recorded, aggregated, found by their object, and expire.
+func TestEventsAggregateAndExpire(t *testing.T) {
+	c := secureCluster(t, 1)
+	a := c.agents["n1"]
+	cl := c.client("n1")
+	ctx := ctxT(t)
+	obj, err := cl.Create(ctx, cm("subject"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := a.RecordEvent(ctx, obj, "Warning", "BackOff", "restarting failed container", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, _, err := cl.ListWith(ctx, "Event", "default", api.ListOptions{FieldSelector: "involvedObject.uid=" + obj.GetObjectMeta().UID})
+	if err != nil || len(evs) != 1 || evs[0].(*api.Event).Count != 3 {
+		t.Fatalf("events: %v, %v; want one with count 3", evs, err)
+	}
+	if err := a.expireEvents(ctx, time.Now().Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := a.Store().List("Event", ""); len(evs) != 1 {
+		t.Fatal("a fresh event expired")
+	}
+	if err := a.expireEvents(ctx, time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := a.Store().List("Event", ""); len(evs) != 0 {
+		t.Fatal("an event older than an hour was kept")
+	}
+}
+
+// Everything applied survives a restart of every node.
+func TestWorkloadsSurviveFullRestart(t *testing.T) {
+	c := secureCluster(t, 3)
+	if _, err := applyFiles(t, c.client("n1"), "../../shared/manifests/web.yaml", "../../shared/manifests/config.yaml", "../../shared/manifests/jobs.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		c.stop(n)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		c.start(n, "")
+	}
+	c.waitRoles("n1", "n2", "n3")
+	for _, k := range []api.Key{{Kind: "Deployment", Namespace: "default", Name: "web"}, {Kind: "Secret", Namespace: "default", Name: "app-secret"}, {Kind: "CronJob", Namespace: "default", Name: "nightly"}} {
+		waitUntil(t, 10*time.Second, k.String()+" after the restart", func() (bool, string) {
+			_, err := c.client("n2").Get(context.Background(), k.Kind, k.Namespace, k.Name)
+			return err == nil, fmt.Sprint(err)
+		})
+	}
+}
