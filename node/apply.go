@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
 )
@@ -165,7 +166,14 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 		result := ApplyResult{Kind: key.Kind, Group: res.Group, Namespace: key.Namespace, Name: key.Name, Action: "created"}
 		op := consensus.OpCreate
 		var expect uint64
-		if cur, err := a.store.Get(key); err == nil {
+		cur, err := a.store.Get(key)
+		if err != nil {
+			prepareCreate(obj)
+		} else {
+			obj.GetObjectMeta().UID = cur.GetObjectMeta().UID
+			if j, ok := obj.(*api.Job); ok {
+				api.GenerateJobSelector(j) // as it was generated on create
+			}
 			if unchanged(a.present(cur), obj) {
 				result.Action = "unchanged"
 				results = append(results, result)
@@ -192,6 +200,18 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 		results = append(results, result)
 	}
 	return ops, results, nil
+}
+
+// prepareCreate gives a new object what the server sets on create: a uid
+// and, for a Job, the selector derived from it.
+func prepareCreate(obj api.Object) {
+	m := obj.GetObjectMeta()
+	if m.UID == "" {
+		m.UID = uuid.NewString()
+	}
+	if j, ok := obj.(*api.Job); ok {
+		api.GenerateJobSelector(j)
+	}
 }
 
 // keepSystemFields carries over what the system owns: status, uid,

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
 )
@@ -198,6 +197,10 @@ func decodeObject(r *http.Request, ref objectRef) (api.Object, error) {
 	if err := api.ValidateName(ref.res.Kind, meta.Name); err != nil {
 		return nil, err
 	}
+	api.SetDefaults(obj)
+	if err := api.Validate(obj); err != nil {
+		return nil, err
+	}
 	return obj, nil
 }
 
@@ -241,9 +244,7 @@ func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRe
 			writeError(w, api.NewError(api.ReasonBadRequest, "%s %q: metadata.resourceVersion must not be set on create; remove it", ref.res.Kind, meta.Name))
 			return
 		}
-		if meta.UID == "" {
-			meta.UID = uuid.NewString()
-		}
+		prepareCreate(obj)
 	}
 	o, err := consensus.OpFor(op, obj)
 	if err != nil {

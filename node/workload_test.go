@@ -303,3 +303,24 @@ func TestWorkloadsSurviveFullRestart(t *testing.T) {
 		})
 	}
 }
+
+// A Job gets its selector from its uid on create, and applying the same
+// manifest again changes nothing.
+func TestJobSelectorGeneratedOnce(t *testing.T) {
+	c := secureCluster(t, 1)
+	cl := c.client("n1")
+	for i, want := range []string{"created", "unchanged"} {
+		res, err := applyFiles(t, cl, "../../shared/manifests/jobs.yaml")
+		if err != nil || res[0].Action != want {
+			t.Fatalf("apply %d: %+v %v, want %s", i, res, err, want)
+		}
+	}
+	obj, err := cl.Get(ctxT(t), "Job", "default", "sweep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := obj.(*api.Job)
+	if j.Spec.Selector == nil || !j.Spec.Selector.Matches(j.Spec.Template.Labels) {
+		t.Fatalf("job selector %+v does not match its template labels %v", j.Spec.Selector, j.Spec.Template.Labels)
+	}
+}
