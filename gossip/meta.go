@@ -27,7 +27,10 @@ type Meta struct {
 	Labels      map[string]string // includes ZoneLabel when set
 	CPUMillis   int64             // CPU capacity, in millicores
 	MemoryBytes int64             // memory capacity
-	Version     string            // shoal version
+	// Resources are extended resources the node advertises, such as
+	// "nvidia.com/gpu": 4.
+	Resources map[string]int64
+	Version   string // shoal version
 }
 
 // Zone returns the node's ZoneLabel, or "" when unset.
@@ -42,6 +45,7 @@ type wireMeta struct {
 	Labels      map[string]string `json:"l,omitempty"`
 	CPUMillis   int64             `json:"c,omitempty"`
 	MemoryBytes int64             `json:"m,omitempty"`
+	Resources   map[string]int64  `json:"x,omitempty"`
 	Version     string            `json:"v,omitempty"`
 	// Session is random per process start. It ties a leave announcement
 	// to one run of a node, so a stale one cannot mark the node's next run.
@@ -50,12 +54,12 @@ type wireMeta struct {
 
 func toWire(m Meta, session string) wireMeta {
 	return wireMeta{ID: m.ID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, Labels: m.Labels,
-		CPUMillis: m.CPUMillis, MemoryBytes: m.MemoryBytes, Version: m.Version, Session: session}
+		CPUMillis: m.CPUMillis, MemoryBytes: m.MemoryBytes, Resources: m.Resources, Version: m.Version, Session: session}
 }
 
 func (w wireMeta) meta() Meta {
 	return Meta{ID: w.ID, RaftAddr: w.RaftAddr, APIAddr: w.APIAddr, Labels: w.Labels,
-		CPUMillis: w.CPUMillis, MemoryBytes: w.MemoryBytes, Version: w.Version}
+		CPUMillis: w.CPUMillis, MemoryBytes: w.MemoryBytes, Resources: w.Resources, Version: w.Version}
 }
 
 // clone returns m with its own copy of Labels.
@@ -66,6 +70,13 @@ func (m Meta) clone() Meta {
 			l[k] = v
 		}
 		m.Labels = l
+	}
+	if m.Resources != nil {
+		r := make(map[string]int64, len(m.Resources))
+		for k, v := range m.Resources {
+			r[k] = v
+		}
+		m.Resources = r
 	}
 	return m
 }

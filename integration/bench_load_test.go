@@ -189,14 +189,19 @@ func runLoad(b *testing.B, spec loadSpec) loadResult {
 	cpuDone := make(chan map[string]float64, 1)
 	go func() {
 		time.Sleep(time.Until(from))
-		before := cpuTimes(procs)
+		before, busyBefore := cpuTimes(procs), machineBusy()
 		stopPerf := startPerf(b, spec.name, spec.dur)
 		time.Sleep(time.Until(until))
-		after := cpuTimes(procs)
+		after, busyAfter := cpuTimes(procs), machineBusy()
 		used := map[string]float64{}
+		ours := 0.0
 		for k, v := range after {
 			used[k] = v - before[k]
+			ours += used[k]
 		}
+		// What else ran meanwhile (other processes, kernel threads):
+		// a busy machine makes the numbers worth less.
+		used[otherCPU] = max(0, busyAfter-busyBefore-ours)
 		stopPerf()
 		cpuDone <- used
 	}()
@@ -272,6 +277,32 @@ func cpuTimes(procs map[string]int) map[string]float64 {
 	return out
 }
 
+// otherCPU names, in loadResult.cpu, the CPU time used by everything else
+// on the machine during the window.
+const otherCPU = "other"
+
+// machineBusy reads the machine's total non-idle CPU seconds from /proc/stat.
+func machineBusy() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	busy := 0.0
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 8 { // guest time is already counted in user
+			break
+		}
+		n, _ := strconv.ParseFloat(v, 64)
+		busy += n
+	}
+	return busy / 100
+}
+
 // startPerf samples every CPU with `perf record -g` for d if
 // SHOAL_BENCH_PERF names a directory, and returns a function that waits for
 // it and writes a text report next to the data (while the sampled binaries
@@ -329,12 +360,14 @@ func reportLoad(b *testing.B, r loadResult) {
 		var parts []string
 		for _, n := range names {
 			parts = append(parts, fmt.Sprintf("%s %.2fs (%.0f µs/write)", n, r.cpu[n], 1e6*r.cpu[n]/float64(r.ok)))
-			if n != "loadgen" {
+			if n != "loadgen" && n != otherCPU {
 				server += r.cpu[n]
 			}
 		}
 		b.ReportMetric(1e6*server/float64(r.ok), "server-cpu-us/write")
-		b.Logf("CPU in the window (%.1f cores used of %d): %s", (server+r.cpu["loadgen"])/r.window.Seconds(), runtime.NumCPU(), strings.Join(parts, ", "))
+		b.ReportMetric(r.cpu[otherCPU]/r.window.Seconds(), "other-cores")
+		b.Logf("CPU in the window (%.1f cores used of %d by the benchmark, %.1f by everything else): %s",
+			(server+r.cpu["loadgen"])/r.window.Seconds(), runtime.NumCPU(), r.cpu[otherCPU]/r.window.Seconds(), strings.Join(parts, ", "))
 	}
 }
 

@@ -303,7 +303,7 @@ func (a *Agent) meta() gossip.Meta {
 	cpu, mem := capacity()
 	return gossip.Meta{
 		ID: a.id, RaftAddr: a.cfg.raftAddr(), APIAddr: a.cfg.apiAddr(),
-		Labels: a.cfg.Labels, CPUMillis: cpu, MemoryBytes: mem, Version: a.cfg.Version,
+		Labels: a.cfg.Labels, CPUMillis: cpu, MemoryBytes: mem, Resources: a.cfg.Resources, Version: a.cfg.Version,
 	}
 }
 
@@ -334,6 +334,7 @@ func (a *Agent) startLoops() {
 	a.goLoop(a.persistPeers)
 	a.goLoop(a.commitPending)
 	a.goLoop(a.eventGC)
+	a.startControllers()
 	if a.sec != nil {
 		a.goLoop(a.followClusterKeys)
 		a.goLoop(a.followJoinToken)

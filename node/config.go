@@ -33,6 +33,9 @@ type Config struct {
 	RaftPort      int
 	APIPort       int
 	Labels        map[string]string
+	// Resources are extended resources this node advertises
+	// (--resources nvidia.com/gpu=4).
+	Resources map[string]int64
 	// InsecureDev turns off TLS, authentication and sealing.
 	InsecureDev bool
 	// CertLifetime is the lifetime of the certificates this node signs.

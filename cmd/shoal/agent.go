@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ type agentFlags struct {
 	cfg              node.Config
 	tokenFile        string
 	labels           string
+	resources        string
 	configFile       string
 	logLevel         string
 	logFormat        string
@@ -59,6 +61,7 @@ any member with --join and passes that token with --token or --token-file.`,
 	fl.IntVar(&f.cfg.RaftPort, "raft-port", node.DefaultRaftPort, "Raft port")
 	fl.IntVar(&f.cfg.APIPort, "api-port", node.DefaultAPIPort, "HTTP API port")
 	fl.StringVar(&f.labels, "labels", "", "node labels, k=v,... ("+node.ZoneLabel+" sets the zone)")
+	fl.StringVar(&f.resources, "resources", "", "extended resources this node offers, name=count,... (nvidia.com/gpu=4)")
 	fl.DurationVar(&f.deadVoterTimeout, "dead-voter-timeout", 10*time.Second, "how long a voter may be failed before a healthy node replaces it")
 	fl.StringVar(&f.configFile, "config", "", "YAML file of flag values (keys are flag names); flags on the command line win")
 	fl.BoolVar(&f.cfg.InsecureDev, "insecure-dev", false, "turn off TLS, authentication and secret encryption (local experiments only)")
@@ -137,6 +140,9 @@ func (f *agentFlags) run() error {
 	if f.cfg.Labels, err = parseLabels(f.labels); err != nil {
 		return err
 	}
+	if f.cfg.Resources, err = parseResources(f.resources); err != nil {
+		return err
+	}
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
 		if err != nil {
@@ -188,4 +194,22 @@ then join it (with an empty data dir, or their old one).`,
 	recover.Flags().StringVar(&dataDir, "data-dir", "/var/lib/shoal", "the stopped node's data dir")
 	op.AddCommand(recover)
 	return op
+}
+
+// parseResources reads --resources: extended resource names (with a domain
+// prefix, as Kubernetes requires) and whole counts.
+func parseResources(s string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !ok || !strings.Contains(k, "/") || err != nil || n < 0 {
+			return nil, fmt.Errorf("--resources: %q must be domain/name=count, such as nvidia.com/gpu=4", kv)
+		}
+		out[k] = n
+	}
+	return out, nil
 }

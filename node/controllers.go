@@ -1,0 +1,66 @@
+package node
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/gossip"
+	"github.com/shoal-dev/shoal/placement"
+)
+
+// Commit carries out placement's changes as one command. It is the Writer
+// the controllers see.
+func (a *Agent) Commit(ctx context.Context, changes []placement.Change) error {
+	var ops []consensus.Op
+	for _, c := range changes {
+		if c.Delete != nil {
+			ops = append(ops, consensus.Op{Type: consensus.OpDelete, Key: *c.Delete})
+			continue
+		}
+		op, err := consensus.OpFor(consensus.OpPut, c.Put)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
+	}
+	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), ops...)
+	if err != nil {
+		return err
+	}
+	res, err := a.Propose(ctx, cmd)
+	if err == nil {
+		err = res.Err
+	}
+	return err
+}
+
+// placementMembers is gossip's member list as placement sees it.
+func (a *Agent) placementMembers() []placement.Member {
+	var out []placement.Member
+	for _, m := range a.gossip.Members() {
+		host, _, _ := net.SplitHostPort(m.Addr)
+		out = append(out, placement.Member{
+			Name: m.Name, ID: m.Meta.ID, Address: host,
+			Alive: m.State == gossip.StateAlive || m.State == gossip.StateSuspect,
+			Left:  m.State == gossip.StateLeft,
+			Since: m.Since, Labels: m.Meta.Labels, CPUMillis: m.Meta.CPUMillis, MemoryBytes: m.Meta.MemoryBytes,
+			Resources: m.Meta.Resources, Version: m.Meta.Version,
+		})
+	}
+	return out
+}
+
+// startControllers starts the leader-side controllers; each pass does
+// nothing unless this node leads.
+func (a *Agent) startControllers() {
+	trigger, cancel := a.gossip.Subscribe()
+	nc := &placement.NodeController{
+		Members: a.placementMembers, State: a.store, Writer: a, IsLeader: a.raft.IsLeader,
+		Clock: a.cfg.Clock, Logger: a.log, Interval: 5 * time.Second, Trigger: trigger,
+	}
+	a.goLoop(func(ctx context.Context) { defer cancel(); nc.Run(ctx) })
+}
+
+var _ placement.Reader = (*consensus.Store)(nil)
