@@ -30,7 +30,7 @@ func TestSealRoundTrip(t *testing.T) {
 		if sealed[0] != 1 || len(sealed) != 1+12+len(pt)+16 {
 			t.Errorf("sealed layout: version %d, length %d", sealed[0], len(sealed))
 		}
-		if len(pt) > 0 && bytes.Contains(sealed, pt) {
+		if len(pt) >= 8 && bytes.Contains(sealed, pt) { // a short plaintext may occur in random bytes by chance
 			t.Error("plaintext visible in the sealed data")
 		}
 		got, err := s.Open(sealed, []byte("secret/default/db"))

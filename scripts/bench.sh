@@ -25,6 +25,7 @@ OUT=${BENCH_OUT:-${TMPDIR:-/tmp}/shoal-bench.txt}
 : >"$OUT"
 
 run() { # regexp benchtime
+  echo "== load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers; see other-cores)" | tee -a "$OUT"
   echo "== go test -v -count=${BENCH_COUNT:-1} -run '^\$' -bench '$1' -benchtime=$2 ./integration/" | tee -a "$OUT"
   go test -v -count="${BENCH_COUNT:-1}" -run '^$' -bench "$1" -benchtime="$2" -timeout 30m ./integration/ 2>&1 | tee -a "$OUT"
 }
