@@ -62,15 +62,7 @@ func (a *Agent) handleApply(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, results)
 		return
 	}
-	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), ops...)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	res, err := a.Propose(r.Context(), cmd)
-	if err == nil {
-		err = res.Err
-	}
+	res, err := a.commitOps(r.Context(), ops...)
 	if err != nil {
 		if api.ReasonOf(err) == api.ReasonConflict {
 			err = api.NewError(api.ReasonConflict, "%s (another writer changed it while applying; run apply again)", err.Error())

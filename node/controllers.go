@@ -25,14 +25,7 @@ func (a *Agent) Commit(ctx context.Context, changes []placement.Change) error {
 		}
 		ops = append(ops, op)
 	}
-	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), ops...)
-	if err != nil {
-		return err
-	}
-	res, err := a.Propose(ctx, cmd)
-	if err == nil {
-		err = res.Err
-	}
+	_, err := a.commitOps(ctx, ops...)
 	return err
 }
 

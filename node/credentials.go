@@ -48,15 +48,7 @@ func (a *Agent) commitObjects(ctx context.Context, t consensus.OpType, objs ...a
 		}
 		ops = append(ops, op)
 	}
-	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), ops...)
-	if err != nil {
-		return nil, err
-	}
-	res, err := a.Propose(ctx, cmd)
-	if err == nil && res.Err != nil {
-		err = res.Err
-	}
-	return res, err
+	return a.commitOps(ctx, ops...)
 }
 
 func (a *Agent) handleCreateCredential(w http.ResponseWriter, r *http.Request) {

@@ -50,14 +50,7 @@ func (a *Agent) RecordEvent(ctx context.Context, obj api.Object, typ, reason, me
 		return err
 	}
 	o.ExpectVersion = expect
-	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), o)
-	if err != nil {
-		return err
-	}
-	res, err := a.Propose(ctx, cmd)
-	if err == nil {
-		err = res.Err
-	}
+	_, err = a.commitOps(ctx, o)
 	return err
 }
 
@@ -78,14 +71,7 @@ func (a *Agent) expireEvents(ctx context.Context, now time.Time) error {
 		if len(ops) == 0 {
 			return nil
 		}
-		cmd, err := consensus.NewWrite(now, ops...)
-		if err != nil {
-			return err
-		}
-		res, err := a.Propose(ctx, cmd)
-		if err == nil {
-			err = res.Err
-		}
+		_, err := a.commitOps(ctx, ops...)
 		ops = ops[:0]
 		return err
 	}

@@ -290,19 +290,12 @@ func (a *Agent) deleteObject(w http.ResponseWriter, r *http.Request, ref objectR
 
 // commit proposes ops as one command and writes the first object of the result.
 func (a *Agent) commit(w http.ResponseWriter, ctx context.Context, code int, ops ...consensus.Op) {
-	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), ops...)
+	res, err := a.commitOps(ctx, ops...)
+	if res != nil {
+		setIndex(w, res.Index)
+	}
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	res, err := a.Propose(ctx, cmd)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	setIndex(w, res.Index)
-	if res.Err != nil {
-		writeError(w, res.Err)
 		return
 	}
 	if len(res.Objects) == 0 {

@@ -156,3 +156,17 @@ func (a *Agent) handlePropose(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, fr)
 }
+
+// commitOps commits ops as one command at the clock's time. A command the
+// state refused comes back as the error, with the result (for its index).
+func (a *Agent) commitOps(ctx context.Context, ops ...consensus.Op) (*consensus.WriteResult, error) {
+	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), ops...)
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.Propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return res, res.Err
+}

@@ -124,19 +124,11 @@ func (a *Agent) commitPending(ctx context.Context) {
 		return
 	}
 	for ctx.Err() == nil {
-		cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), ops...)
-		if err != nil {
-			a.log.Error("encode bootstrap records", "err", err)
-			return
-		}
-		res, err := a.Propose(ctx, cmd)
-		if err == nil && res.Err == nil {
+		_, err := a.commitOps(ctx, ops...)
+		if err == nil {
 			os.Remove(a.pendingPath())
 			a.log.Info("bootstrap records committed")
 			return
-		}
-		if err == nil {
-			err = res.Err
 		}
 		a.log.Warn("committing bootstrap records failed; retrying", "err", err)
 		select {

@@ -248,19 +248,11 @@ func (a *Agent) admitNode(ctx context.Context, req joinRequest) (*joinResponse, 
 		}
 		ops = append(ops, op)
 	}
-	cmd, err := consensus.NewWrite(now, ops...)
-	if err != nil {
-		return nil, err
-	}
-	res, err := a.Propose(ctx, cmd)
-	if err != nil {
-		return nil, err
-	}
-	if res.Err != nil {
-		if api.IsConflict(res.Err) {
+	if _, err := a.commitOps(ctx, ops...); err != nil {
+		if api.IsConflict(err) {
 			return nil, api.NewError(api.ReasonUnauthorized, "join refused: the one-time token was used by another node at the same moment")
 		}
-		return nil, res.Err
+		return nil, err
 	}
 	keys, err := a.currentGossipKeys()
 	if err != nil {

@@ -158,15 +158,7 @@ func (a *Agent) signRenewal(ctx context.Context, nodeID string, current *x509.Ce
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := consensus.NewWrite(now, op)
-	if err != nil {
-		return nil, err
-	}
-	res, err := a.Propose(ctx, cmd)
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil {
+	if _, err := a.commitOps(ctx, op); err != nil {
 		return nil, err
 	}
 	return certPEM, nil
