@@ -123,9 +123,10 @@ func TestSnapshotRestore(t *testing.T) {
 	c.stop("n1")
 	n1 = c.start("n1", "")
 	c.waitRoles("n1")
-	if objs, _ := n1.Store().List("ConfigMap", "default"); len(objs) != 31 {
-		t.Fatalf("after restart from snapshot: %d objects, want 31", len(objs))
-	}
+	waitUntil(t, 10*time.Second, "the restarted node to restore the snapshot and replay the log after it", func() (bool, string) {
+		objs, _ := n1.Store().List("ConfigMap", "default")
+		return len(objs) == 31, fmt.Sprintf("%d objects", len(objs))
+	})
 	n2 := c.start("n2", "n1")
 	waitUntil(t, 20*time.Second, "a joining node to install the snapshot", func() (bool, string) {
 		objs, _ := n2.Store().List("ConfigMap", "default")

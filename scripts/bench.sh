@@ -27,8 +27,10 @@ OUT=${BENCH_OUT:-${TMPDIR:-/tmp}/shoal-bench.txt}
 run() { # regexp benchtime
   echo "== load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers; see other-cores)" | tee -a "$OUT"
   echo "== go test -v -count=${BENCH_COUNT:-1} -run '^\$' -bench '$1' -benchtime=$2 ./integration/" | tee -a "$OUT"
-  go test -v -count="${BENCH_COUNT:-1}" -run '^$' -bench "$1" -benchtime="$2" -timeout 30m ./integration/ 2>&1 | tee -a "$OUT"
+  # A failed run (a cluster that did not form, say) does not stop the others.
+  go test -v -count="${BENCH_COUNT:-1}" -run '^$' -bench "$1" -benchtime="$2" -timeout 30m ./integration/ 2>&1 | tee -a "$OUT" || status=1
 }
+status=0
 
 what=${1:-all}
 case $what in
@@ -47,4 +49,6 @@ esac
 
 echo
 echo "== results (raw output in $OUT)"
-grep -E '^Benchmark[^[:space:]]*[[:space:]]+[0-9]' "$OUT" | sed -E 's/[[:space:]]+/ /g'
+grep -E '^Benchmark[^[:space:]]*[[:space:]]+[0-9]' "$OUT" | sed -E 's/[[:space:]]+/ /g' || true
+grep -E '^--- FAIL' "$OUT" || true
+exit $status
