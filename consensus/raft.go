@@ -57,7 +57,10 @@ type Raft struct {
 const (
 	DefaultHeartbeatTimeout   = 500 * time.Millisecond
 	DefaultElectionTimeout    = 500 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	// The lease equals the heartbeat timeout: a shorter one made a busy
+	// leader step down needlessly, and followers notice a dead leader by
+	// their own heartbeat timeout anyway.
+	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
 )
 
 func (c *RaftConfig) raftConfig() *raft.Config {

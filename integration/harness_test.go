@@ -101,8 +101,8 @@ func startAgent(t testing.TB, name, ip, dataDir string, extra ...string) *agent 
 			a.adminConf = filepath.Join(filepath.Dir(extra[i+1]), "admin.conf")
 		}
 	}
+	t.Cleanup(a.kill9) // before start, so an agent that never answers is killed too
 	a.start()
-	t.Cleanup(a.kill9)
 	return a
 }
 

@@ -130,7 +130,7 @@ func (a *Agent) raftTLS() *consensus.RaftTLS {
 // peerHTTP is the client agents use to call each other.
 func (a *Agent) peerHTTP() *http.Client {
 	if a.sec == nil {
-		return &http.Client{Timeout: 15 * time.Second}
+		return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	}
 	return &http.Client{
 		Timeout: 15 * time.Second,

@@ -274,6 +274,9 @@ func (a *Agent) findJoinToken(secret []byte) (*api.JoinToken, error) {
 	}
 	id := pki.SecretID(secret)
 	objs, _ := a.store.List("JoinToken", "")
+	if len(objs) == 0 {
+		return nil, api.NewError(api.ReasonServiceUnavailable, "the cluster is still starting and has not committed its join token yet; retry")
+	}
 	for _, o := range objs {
 		t := o.(*api.JoinToken)
 		if t.Spec.SecretHash != id {
