@@ -132,9 +132,8 @@ func (a *Agent) readObjects(w http.ResponseWriter, r *http.Request, ref objectRe
 
 // proxyToLeader sends a consistent read to the leader.
 func (a *Agent) proxyToLeader(w http.ResponseWriter, r *http.Request) {
-	_, leaderID := a.raft.Leader()
-	m, ok := a.memberByID(leaderID)
-	if leaderID == "" || !ok {
+	leaderAPI, ok := a.leaderAPI()
+	if !ok {
 		writeError(w, a.noLeaderError())
 		return
 	}
@@ -142,10 +141,10 @@ func (a *Agent) proxyToLeader(w http.ResponseWriter, r *http.Request) {
 		Transport: a.client.Transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = a.scheme()
-			pr.Out.URL.Host = m.Meta.APIAddr
+			pr.Out.URL.Host = leaderAPI
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			writeError(w, api.NewError(api.ReasonServiceUnavailable, "cannot reach the leader %s at %s: %v; retry", m.Name, m.Meta.APIAddr, err))
+			writeError(w, api.NewError(api.ReasonServiceUnavailable, "cannot reach the leader at %s: %v; retry", leaderAPI, err))
 		},
 	}
 	rp.ServeHTTP(w, r)

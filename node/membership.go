@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -191,11 +192,29 @@ func (a *Agent) leaveRaft(ctx context.Context) error {
 }
 
 func (a *Agent) askRemoval(ctx context.Context) error {
-	_, leaderID := a.raft.Leader()
-	m, ok := a.memberByID(leaderID)
-	if leaderID == "" || !ok {
+	leaderAPI, ok := a.leaderAPI()
+	if !ok {
 		return fmt.Errorf("no leader known")
 	}
-	_, err := a.peerClient(m.Meta.APIAddr).Do(ctx, http.MethodPost, "/internal/v1/raft/remove?id="+a.id, nil, nil)
+	_, err := a.peerClient(leaderAPI).Do(ctx, http.MethodPost, "/internal/v1/raft/remove?id="+a.id, nil, nil)
 	return err
+}
+
+// leaderAPI returns the leader's API address. It comes from gossip; a node
+// that has just restarted may hear from the leader over Raft before gossip
+// has found it, so then the address is derived from the leader's Raft
+// address and this cluster's API port.
+func (a *Agent) leaderAPI() (string, bool) {
+	addr, id := a.raft.Leader()
+	if id == "" {
+		return "", false
+	}
+	if m, ok := a.memberByID(id); ok && m.Meta.APIAddr != "" {
+		return m.Meta.APIAddr, true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false
+	}
+	return net.JoinHostPort(host, strconv.Itoa(a.cfg.APIPort)), true
 }

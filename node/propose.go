@@ -85,15 +85,11 @@ func (a *Agent) proposeOnce(ctx context.Context, cmd []byte) (*consensus.WriteRe
 		}
 		return res, nil
 	}
-	_, leaderID := a.raft.Leader()
-	if leaderID == "" {
-		return nil, errNoLeader
-	}
-	m, ok := a.memberByID(leaderID)
+	leaderAPI, ok := a.leaderAPI()
 	if !ok {
 		return nil, errNoLeader
 	}
-	return a.forward(ctx, m.Meta.APIAddr, cmd)
+	return a.forward(ctx, leaderAPI, cmd)
 }
 
 // forwardResult is the wire form of a WriteResult.

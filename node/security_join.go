@@ -182,13 +182,12 @@ func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) forwardJoin(w http.ResponseWriter, r *http.Request, body []byte) {
-	_, leaderID := a.raft.Leader()
-	m, ok := a.memberByID(leaderID)
-	if leaderID == "" || !ok {
+	leaderAPI, ok := a.leaderAPI()
+	if !ok {
 		writeError(w, a.noLeaderError())
 		return
 	}
-	req, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, "https://"+m.Meta.APIAddr+"/v1/join", bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, "https://"+leaderAPI+"/v1/join", bytes.NewReader(body))
 	resp, err := a.client.Do(req)
 	if err != nil {
 		writeError(w, api.NewError(api.ReasonServiceUnavailable, "cannot reach the leader to admit the node: %v", err))

@@ -104,13 +104,12 @@ func (a *Agent) requestRenewal(ctx context.Context, csrPEM []byte) ([]byte, erro
 	if a.raft.IsLeader() {
 		return a.signRenewal(ctx, a.id, a.sec.node.Leaf(), csrPEM)
 	}
-	_, leaderID := a.raft.Leader()
-	m, ok := a.memberByID(leaderID)
+	leaderAPI, ok := a.leaderAPI()
 	if !ok {
 		return nil, a.noLeaderError()
 	}
 	var resp renewResponse
-	_, err := a.peerClient(m.Meta.APIAddr).Do(ctx, http.MethodPost, "/internal/v1/certs/renew", renewRequest{CSR: string(csrPEM)}, &resp)
+	_, err := a.peerClient(leaderAPI).Do(ctx, http.MethodPost, "/internal/v1/certs/renew", renewRequest{CSR: string(csrPEM)}, &resp)
 	return []byte(resp.Cert), err
 }
 
