@@ -44,6 +44,10 @@ func routeAccess(r *http.Request) access {
 		return accessAdmin
 	case strings.HasPrefix(p, "/apis/shoal.dev/"):
 		return accessAdmin
+	case strings.Contains(p, "/secrets"):
+		// Read-only credentials do not see secret data (as Kubernetes'
+		// "view" role does not).
+		return accessWrite
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		return accessRead
 	}

@@ -229,6 +229,9 @@ func TestCredentialsRevokeAndReadOnly(t *testing.T) {
 		if api.ReasonOf(err) != api.ReasonForbidden || !strings.Contains(err.Error(), "read-only") {
 			t.Fatalf("read-only credential wrote: got %v, want 403", err)
 		}
+		if _, _, err := cl.List(ctx, "Secret", "default", false); api.ReasonOf(err) != api.ReasonForbidden {
+			t.Fatalf("read-only credential read secrets: %v", err)
+		}
 	}
 	ops := mk("ops", false)
 	opsClients := clientsFor(ops)
