@@ -19,7 +19,13 @@ down() {
 }
 
 if [ "${1:-}" = "down" ]; then down; echo "demo cluster removed"; exit 0; fi
-command -v curl >/dev/null || { echo "the demo needs curl: apt-get install -y curl"; exit 1; }
+if ! command -v curl >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing curl"; apt-get update -q && apt-get install -y -q curl
+  else
+    echo "the demo needs curl: sudo apt-get install -y curl"; exit 1
+  fi
+fi
 [ -x "$BIN" ] || { echo "build first: make build"; exit 1; }
 down
 mkdir -p "$STATE"
