@@ -2,7 +2,7 @@ GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/shoal
 
-.PHONY: build test unit vet demo bench fuzz clean
+.PHONY: build test unit vet demo bench fuzz clean testimage
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/shoal
@@ -27,6 +27,10 @@ bench: build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeCommand -fuzztime 60s ./consensus/
+
+# The test image shoal.test/busybox:1 as an OCI archive, from busybox-static.
+testimage:
+	$(GO) run ./cmd/shoal-testimage -o bin/testimage.tar
 
 clean:
 	rm -rf bin
