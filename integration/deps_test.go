@@ -15,6 +15,7 @@ var allowedDeps = map[string][]string{
 	"clock":                   {},
 	"pki":                     {},
 	"placement/placementtest": {"api", "clock", "placement"},
+	"runtime/runtimetest":     {"api", "clock", "runtime"},
 	"gossip":                  {"api", "clock"},
 	"consensus":               {"api", "clock"},
 	"placement":               {"api", "clock"},

@@ -1,0 +1,27 @@
+// Package runtime is shoal's node-side half: the kubelet. On each node it
+// owns the containers, in containerd namespace "shoal", of the pods whose
+// spec.nodeName is this node, and nothing else in that namespace survives a
+// reconcile pass. It will hold the pod reconciler, images, CNI pod networking
+// and routes, probes and logs; today it holds the foundations:
+//
+//   - Runtime, the seam between the reconciler and containerd: six calls,
+//     each idempotent (see their comments), safe for concurrent use.
+//   - Fake, an in-memory Runtime with an injected clock, for unit tests.
+//   - runtimetest.RunContract, the one contract suite that every Runtime,
+//     fake or real, must pass.
+//   - Supervisor, which runs the node's own containerd as a child process
+//     (config, root, state and socket under one directory), restarts it with
+//     back-off if it dies and stops it with the agent, in the manner of k3s.
+//
+// The reconciler (to come) is level-triggered: events only mark pods dirty;
+// each pass lists what containerd holds (Runtime.List), compares it with the
+// pods assigned to this node and converges. It never keeps state that it
+// cannot rebuild from List, so an agent restart adopts running containers
+// instead of restarting them. Containers carry their pod's identity in
+// labels (LabelPodUID and friends), and their ID is derived from (pod UID,
+// container name, attempt), so creating the same container twice is harmless.
+//
+// Every loop takes a clock.Clock; tests advance a fake clock instead of
+// sleeping. Of shoal's packages, runtime imports only api and clock: the
+// cluster state reaches it through small read and report interfaces.
+package runtime
