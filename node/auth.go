@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -96,10 +97,10 @@ func (a *Agent) authenticate(h http.Handler) http.Handler {
 // (done by TLS) and, for people's credentials, against the replica: the
 // credential must exist, match the serial and not be revoked.
 func (a *Agent) identify(r *http.Request) (caller, error) {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+	id, err := pki.PeerIdentity(r.TLS)
+	if errors.Is(err, pki.ErrNoPeerCertificate) {
 		return caller{}, errString("no client certificate: pass a credential with --config or SHOAL_CONFIG (the first node wrote <data-dir>/admin.conf)")
 	}
-	id, err := pki.IdentityOf(r.TLS.PeerCertificates[0])
 	if err != nil {
 		return caller{}, err
 	}

@@ -127,37 +127,6 @@ func ParseToken(s string) (Token, error) {
 	}, nil
 }
 
-// JoinProof proves knowledge of the join secret without sending it: the hex
-// HMAC-SHA256, keyed with secret, of
-// "shoal-join\x00" + nodeID + "\x00" + nonce + "\x00" + SHA-256(csrPEM).
-// The nonce comes from the leader, so a proof cannot be replayed, and the
-// CSR hash binds the proof to the key being certified.
-func JoinProof(secret []byte, nodeID, nonce string, csrPEM []byte) string {
-	return hex.EncodeToString(joinMAC(secret, nodeID, nonce, csrPEM))
-}
-
-func joinMAC(secret []byte, nodeID, nonce string, csrPEM []byte) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("shoal-join\x00" + nodeID + "\x00" + nonce + "\x00"))
-	sum := sha256.Sum256(csrPEM)
-	m.Write(sum[:])
-	return m.Sum(nil)
-}
-
-// CheckJoinProof reports whether proof is JoinProof of the same inputs, in
-// constant time. A node ID or nonce containing a NUL byte, which would make
-// the message ambiguous, never checks.
-func CheckJoinProof(secret []byte, nodeID, nonce string, csrPEM []byte, proof string) bool {
-	if strings.ContainsRune(nodeID, 0) || strings.ContainsRune(nonce, 0) {
-		return false
-	}
-	got, err := hex.DecodeString(proof)
-	if err != nil {
-		return false
-	}
-	return hmac.Equal(got, joinMAC(secret, nodeID, nonce, csrPEM))
-}
-
 // SecretID names a join secret without revealing it: the hex of the first
 // 16 bytes of its SHA-256. Record and compare it instead of the secret.
 func SecretID(secret []byte) string {

@@ -118,40 +118,6 @@ func FuzzParseToken(f *testing.F) {
 	})
 }
 
-func TestJoinProof(t *testing.T) {
-	secret := bytes.Repeat([]byte{1}, 32)
-	csr := []byte("-----BEGIN CERTIFICATE REQUEST-----\nabc\n-----END CERTIFICATE REQUEST-----\n")
-	p := JoinProof(secret, "node-1", "nonce-1", csr)
-	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(p) {
-		t.Fatalf("proof %q", p)
-	}
-	if p != JoinProof(secret, "node-1", "nonce-1", csr) {
-		t.Error("proof is not deterministic")
-	}
-	if !CheckJoinProof(secret, "node-1", "nonce-1", csr, p) {
-		t.Fatal("valid proof refused")
-	}
-	if !CheckJoinProof(secret, "node-1", "nonce-1", csr, strings.ToUpper(p)) {
-		t.Error("upper-case hex refused")
-	}
-	otherSecret := bytes.Repeat([]byte{2}, 32)
-	for name, ok := range map[string]bool{
-		"wrong secret":    CheckJoinProof(otherSecret, "node-1", "nonce-1", csr, p),
-		"wrong node":      CheckJoinProof(secret, "node-2", "nonce-1", csr, p),
-		"wrong nonce":     CheckJoinProof(secret, "node-1", "nonce-2", csr, p),
-		"wrong CSR":       CheckJoinProof(secret, "node-1", "nonce-1", append(csr, ' '), p),
-		"empty proof":     CheckJoinProof(secret, "node-1", "nonce-1", csr, ""),
-		"not hex":         CheckJoinProof(secret, "node-1", "nonce-1", csr, "zz"+p[2:]),
-		"truncated proof": CheckJoinProof(secret, "node-1", "nonce-1", csr, p[:32]),
-		// Moving the separator between node ID and nonce must not verify.
-		"shifted separator": CheckJoinProof(secret, "node-1\x00nonce", "-1", csr, JoinProof(secret, "node-1", "nonce-1", csr)),
-	} {
-		if ok {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-}
-
 func TestSecretID(t *testing.T) {
 	a, b := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
 	id := SecretID(a)
