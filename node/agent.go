@@ -62,25 +62,15 @@ func New(cfg Config) (*Agent, error) {
 		if _, err := a.parseToken(cfg.Token); err != nil {
 			return nil, err
 		}
-	} else if len(cfg.Join) > 0 && !a.admitted() {
-		if _, err := os.Stat(a.tokenPath()); err != nil {
-			return nil, fmt.Errorf("--join needs the cluster's join token: pass --token or --token-file (it is in <data-dir>/token on the first node)")
-		}
+	} else if _, err := os.Stat(a.tokenPath()); err != nil && len(cfg.Join) > 0 {
+		// A node that joined before has the token saved; a new one needs it.
+		return nil, fmt.Errorf("--join needs the cluster's join token: pass --token or --token-file (it is in <data-dir>/token on the first node)")
 	}
 	a.m = newMetrics(a)
 	return a, nil
 }
 
 func (a *Agent) tokenPath() string { return filepath.Join(a.cfg.DataDir, "token") }
-
-// admitted reports whether this data dir already belongs to a cluster.
-func (a *Agent) admitted() bool {
-	if a.cfg.InsecureDev {
-		_, err := os.Stat(a.tokenPath())
-		return err == nil && len(a.cfg.Join) == 0
-	}
-	return a.haveNodeCert()
-}
 
 // parsedToken is a join token of either kind.
 type parsedToken struct {
