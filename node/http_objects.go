@@ -343,7 +343,12 @@ func (a *Agent) watchObjects(w http.ResponseWriter, r *http.Request, ref objectR
 			flusher.Flush()
 		}
 	}
+	// seen holds the objects this watcher has been told match, so that an
+	// object that stops matching the selector is reported DELETED and one
+	// that starts matching ADDED, as Kubernetes does.
+	seen := map[api.Key]bool{}
 	for _, obj := range initial {
+		seen[api.KeyOf(obj)] = true
 		enc.Encode(api.WatchEvent{Type: "ADDED", Index: from, Object: mustJSON(a.present(obj))})
 	}
 	flush()
@@ -364,10 +369,14 @@ func (a *Agent) watchObjects(w http.ResponseWriter, r *http.Request, ref objectR
 				flush()
 				return
 			}
-			if ref.ns != "" && ev.Object.GetObjectMeta().Namespace != ref.ns || !f.matches(ev.Object) {
+			if ref.ns != "" && ev.Object.GetObjectMeta().Namespace != ref.ns {
 				continue
 			}
-			if err := enc.Encode(api.WatchEvent{Type: string(ev.Type), Index: ev.Index, Object: mustJSON(a.present(ev.Object))}); err != nil {
+			typ, ok := selectorEvent(seen, f, ev)
+			if !ok {
+				continue
+			}
+			if err := enc.Encode(api.WatchEvent{Type: typ, Index: ev.Index, Object: mustJSON(a.present(ev.Object))}); err != nil {
 				return
 			}
 			if len(events) == 0 {
@@ -375,6 +384,29 @@ func (a *Agent) watchObjects(w http.ResponseWriter, r *http.Request, ref objectR
 			}
 		}
 	}
+}
+
+// selectorEvent turns a store event into what a selecting watcher sees, and
+// whether it sees anything: objects entering the selection are ADDED, those
+// leaving it DELETED.
+func selectorEvent(seen map[api.Key]bool, f filter, ev consensus.Event) (string, bool) {
+	k := api.KeyOf(ev.Object)
+	was, match := seen[k], f.matches(ev.Object)
+	switch {
+	case ev.Type == consensus.EventDeleted:
+		delete(seen, k)
+		return string(consensus.EventDeleted), was || match
+	case match:
+		seen[k] = true
+		if !was && ev.Type == consensus.EventModified && !f.empty() {
+			return string(consensus.EventAdded), true
+		}
+		return string(ev.Type), true
+	case was:
+		delete(seen, k)
+		return string(consensus.EventDeleted), true
+	}
+	return "", false
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -324,3 +324,49 @@ func TestJobSelectorGeneratedOnce(t *testing.T) {
 		t.Fatalf("job selector %+v does not match its template labels %v", j.Spec.Selector, j.Spec.Template.Labels)
 	}
 }
+
+// A selecting watch sees an object leave the selection as DELETED and
+// enter it as ADDED.
+func TestSelectingWatch(t *testing.T) {
+	c := secureCluster(t, 1)
+	cl := c.client("n1")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o := cm("tracked")
+	o.Labels = map[string]string{"app": "web"}
+	_, err := cl.Create(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := cl.WatchWith(ctx, "ConfigMap", "default", 0, api.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() string {
+		select {
+		case ev := <-events:
+			return ev.Type
+		case <-ctx.Done():
+			return "timeout"
+		}
+	}
+	if got := next(); got != "ADDED" {
+		t.Fatalf("initial event %s", got)
+	}
+	relabel := func(app string) {
+		cur, _ := cl.Get(ctx, "ConfigMap", "default", "tracked")
+		m := api.Copy(cur.(*api.ConfigMap))
+		m.Labels["app"] = app
+		if _, err := cl.Update(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relabel("db")
+	if got := next(); got != "DELETED" {
+		t.Fatalf("leaving the selection: %s, want DELETED", got)
+	}
+	relabel("web")
+	if got := next(); got != "ADDED" {
+		t.Fatalf("entering the selection: %s, want ADDED", got)
+	}
+}
