@@ -7,6 +7,12 @@
 //   - Runtime, the seam between the reconciler and containerd: six calls,
 //     each idempotent (see their comments), safe for concurrent use.
 //   - Fake, an in-memory Runtime with an injected clock, for unit tests.
+//   - Containerd, the Runtime on a containerd daemon (client v1.7, daemon
+//     1.6 or later): images pulled or imported (ImportArchive) and unpacked
+//     into overlayfs, one containerd container and task per container,
+//     stdout and stderr appended by the shim to LogDir/<id>.log, and what
+//     containerd forgets (start time, exit recorded by Stop, OOM kills) kept
+//     in io.shoal. labels, so a new client adopts everything.
 //   - runtimetest.RunContract, the one contract suite that every Runtime,
 //     fake or real, must pass.
 //   - Supervisor, which runs the node's own containerd as a child process

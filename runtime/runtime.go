@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
@@ -25,6 +26,9 @@ const (
 	LabelContainer = "io.shoal.container.name"
 	LabelAttempt   = "io.shoal.container.attempt"
 )
+
+// reservedLabelPrefix starts every label key that belongs to the runtime.
+const reservedLabelPrefix = "io.shoal."
 
 // Sentinel errors. Runtimes wrap them with the object and what to do.
 var (
@@ -183,9 +187,8 @@ func statusFromLabels(id string, stored map[string]string) ContainerStatus {
 		st.Attempt = uint32(a)
 	}
 	for k, v := range stored {
-		switch k {
-		case LabelPodUID, LabelPodName, LabelNamespace, LabelContainer, LabelAttempt:
-		default:
+		// Every io.shoal. key is the runtime's own, not the caller's.
+		if !strings.HasPrefix(k, reservedLabelPrefix) {
 			st.Labels[k] = v
 		}
 	}
