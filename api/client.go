@@ -55,6 +55,13 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) (ui
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.DoRequest(req, out)
+}
+
+// DoRequest sends a prepared request (a streamed upload, say) and decodes
+// the answer as Do does.
+func (c *Client) DoRequest(req *http.Request, out any) (uint64, error) {
+	method, path := req.Method, req.URL.Path
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return 0, NewError(ReasonServiceUnavailable, "cannot reach the shoal agent at %s: %v (is `shoal agent` running? set --server or SHOAL_SERVER)", c.Base, unwrapURLError(err))

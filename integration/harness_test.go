@@ -91,6 +91,10 @@ type agent struct {
 // startAgent runs `shoal agent` for name on ip; extra flags are appended.
 func startAgent(t testing.TB, name, ip, dataDir string, extra ...string) *agent {
 	t.Helper()
+	if !containsArg(extra, "--containerd") {
+		// Most tests need no pods; those that do ask for a runtime.
+		extra = append(extra, "--containerd", "off")
+	}
 	a := &agent{t: t, name: name, ip: ip, dataDir: dataDir,
 		args:      append([]string{"agent", "--name", name, "--data-dir", dataDir, "--bind", ip, "--log-level", "debug"}, extra...),
 		logPath:   filepath.Join(filepath.Dir(dataDir), name+".log"),
@@ -283,4 +287,13 @@ func (c *cluster) leader() *agent {
 		return false, "no agent reports Leader"
 	})
 	return found
+}
+
+func containsArg(args []string, name string) bool {
+	for _, a := range args {
+		if a == name {
+			return true
+		}
+	}
+	return false
 }

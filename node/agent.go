@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/gossip"
 	"github.com/shoal-dev/shoal/pki"
+	"github.com/shoal-dev/shoal/runtime"
 )
 
 // Agent is one running shoal node.
@@ -33,6 +34,8 @@ type Agent struct {
 	ln         net.Listener
 	client     *http.Client // to other agents
 	m          *metrics
+	sup        *runtime.Supervisor // the node's own containerd, if supervised
+	rt         *runtime.Containerd // nil when this node runs no pods
 	// startIndex is the last index in the local log at start; until the
 	// replica has applied it, requests wait rather than see old state.
 	startIndex uint64
@@ -169,6 +172,10 @@ func (a *Agent) Start() error {
 		return err
 	}
 	a.client = a.peerHTTP()
+	if err := a.startRuntime(a.ctx); err != nil {
+		a.cancel()
+		return err
+	}
 	a.store = consensus.NewStore()
 	fsm := consensus.NewFSM(a.store, a.log)
 	var err error
@@ -358,6 +365,7 @@ func (a *Agent) Shutdown() error {
 			err = a.raft.Shutdown()
 		}
 		a.wg.Wait()
+		a.stopRuntime()
 	})
 	return err
 }

@@ -36,6 +36,11 @@ type Config struct {
 	// Resources are extended resources this node advertises
 	// (--resources nvidia.com/gpu=4).
 	Resources map[string]int64
+	// Containerd is off (no pods here), supervise (run the node's own
+	// containerd under the data dir) or auto (supervise when root with
+	// containerd installed). ContainerdSocket uses an existing daemon instead.
+	Containerd       string
+	ContainerdSocket string
 	// InsecureDev turns off TLS, authentication and sealing.
 	InsecureDev bool
 	// CertLifetime is the lifetime of the certificates this node signs.
@@ -103,6 +108,14 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Stabilization == 0 {
 		c.Stabilization = 5 * time.Second
+	}
+	if c.Containerd == "" {
+		c.Containerd = ContainerdOff
+	}
+	switch c.Containerd {
+	case ContainerdOff, ContainerdSupervise, ContainerdAuto:
+	default:
+		return fmt.Errorf("--containerd %q: use auto, supervise or off", c.Containerd)
 	}
 	if c.CertLifetime == 0 {
 		c.CertLifetime = DefaultCertLifetime

@@ -64,6 +64,8 @@ any member with --join and passes that token with --token or --token-file.`,
 	fl.StringVar(&f.resources, "resources", "", "extended resources this node offers, name=count,... (nvidia.com/gpu=4)")
 	fl.DurationVar(&f.deadVoterTimeout, "dead-voter-timeout", 10*time.Second, "how long a voter may be failed before a healthy node replaces it")
 	fl.StringVar(&f.configFile, "config", "", "YAML file of flag values (keys are flag names); flags on the command line win")
+	fl.StringVar(&f.cfg.Containerd, "containerd", node.ContainerdAuto, "auto (run the node's own containerd when root with containerd installed), supervise, or off")
+	fl.StringVar(&f.cfg.ContainerdSocket, "containerd-socket", "", "use an existing containerd at this socket instead of the node's own")
 	fl.BoolVar(&f.cfg.InsecureDev, "insecure-dev", false, "turn off TLS, authentication and secret encryption (local experiments only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")

@@ -109,6 +109,7 @@ func newRoot() *cobra.Command {
 		newDescribeCmd(cf),
 		newDeleteCmd(cf),
 		newScaleCmd(cf),
+		newImageCmd(cf),
 		newTokenCmd(cf),
 		&cobra.Command{
 			Use:   "version",
