@@ -55,8 +55,8 @@ type Raft struct {
 // DefaultTimeouts are tuned for a LAN: a dead leader is noticed and
 // replaced in well under two seconds.
 const (
-	DefaultHeartbeatTimeout   = 500 * time.Millisecond
-	DefaultElectionTimeout    = 500 * time.Millisecond
+	DefaultHeartbeatTimeout = 500 * time.Millisecond
+	DefaultElectionTimeout  = 500 * time.Millisecond
 	// The lease equals the heartbeat timeout: a shorter one made a busy
 	// leader step down needlessly, and followers notice a dead leader by
 	// their own heartbeat timeout anyway.
