@@ -166,6 +166,9 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 			if j, ok := obj.(*api.Job); ok {
 				api.GenerateJobSelector(j) // as it was generated on create
 			}
+			if p, ok := obj.(*api.Pod); ok && p.Spec.NodeName == "" {
+				p.Spec.NodeName = cur.(*api.Pod).Spec.NodeName // the scheduler's binding stays
+			}
 			if unchanged(a.present(cur), obj) {
 				result.Action = "unchanged"
 				results = append(results, result)

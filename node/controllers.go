@@ -54,6 +54,21 @@ func (a *Agent) startControllers() {
 		Clock: a.cfg.Clock, Logger: a.log, Interval: 5 * time.Second, Trigger: trigger,
 	}
 	a.goLoop(func(ctx context.Context) { defer cancel(); nc.Run(ctx) })
+
+	podsChanged := make(chan struct{}, 1)
+	a.goLoop(func(ctx context.Context) {
+		a.follow(ctx, "Pod", func() {
+			select {
+			case podsChanged <- struct{}{}:
+			default:
+			}
+		})
+	})
+	binder := &placement.Binder{
+		State: a.store, Writer: a, Events: a, IsLeader: a.raft.IsLeader,
+		Clock: a.cfg.Clock, Logger: a.log, Interval: time.Second, Trigger: podsChanged,
+	}
+	a.goLoop(binder.Run)
 }
 
 var _ placement.Reader = (*consensus.Store)(nil)

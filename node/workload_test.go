@@ -370,3 +370,57 @@ func TestSelectingWatch(t *testing.T) {
 		t.Fatalf("entering the selection: %s, want ADDED", got)
 	}
 }
+
+// A pod applied to the cluster is bound to a Ready node by the leader's
+// scheduler; one that fits nowhere stays Pending with the reason, and the
+// reason is an event on the pod.
+func TestPodsAreScheduled(t *testing.T) {
+	c := secureCluster(t, 3)
+	dir := t.TempDir()
+	f := writeManifest(t, dir, "pods.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: small}
+spec:
+  containers: [{name: c, image: shoal.test/busybox:1, resources: {requests: {cpu: 10m}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: enormous}
+spec:
+  containers: [{name: c, image: shoal.test/busybox:1, resources: {requests: {cpu: "4096"}}}]
+`)
+	if _, err := applyFiles(t, c.client("n2"), f); err != nil {
+		t.Fatal(err)
+	}
+	cl := c.client("n3")
+	waitUntil(t, 15*time.Second, "small to be bound", func() (bool, string) {
+		obj, err := cl.Get(context.Background(), "Pod", "default", "small")
+		if err != nil {
+			return false, err.Error()
+		}
+		p := obj.(*api.Pod)
+		return p.Spec.NodeName != "", "unbound"
+	})
+	waitUntil(t, 15*time.Second, "enormous to be explained", func() (bool, string) {
+		evs, _, err := cl.ListWith(context.Background(), "Event", "default", api.ListOptions{FieldSelector: "involvedObject.name=enormous"})
+		if err != nil || len(evs) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		e := evs[0].(*api.Event)
+		return e.Reason == "FailedScheduling" && strings.Contains(e.Message, "Insufficient cpu"), e.Reason + ": " + e.Message
+	})
+	obj, _ := cl.Get(context.Background(), "Pod", "default", "enormous")
+	if p := obj.(*api.Pod); p.Spec.NodeName != "" || p.Status.Phase != api.PodPending {
+		t.Fatalf("enormous: node %q phase %q", p.Spec.NodeName, p.Status.Phase)
+	}
+	// Applying the same manifest again keeps the binding.
+	before, _ := cl.Get(context.Background(), "Pod", "default", "small")
+	res, err := applyFiles(t, c.client("n1"), f)
+	if err != nil || res[0].Action != "unchanged" {
+		t.Fatalf("re-apply: %+v %v", res, err)
+	}
+	after, _ := cl.Get(context.Background(), "Pod", "default", "small")
+	if after.(*api.Pod).Spec.NodeName != before.(*api.Pod).Spec.NodeName {
+		t.Fatal("re-applying a pod moved it")
+	}
+}
