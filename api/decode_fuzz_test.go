@@ -41,7 +41,7 @@ func FuzzDecodeManifests(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	// The project's example manifests, when present.
-	if files, _ := filepath.Glob(filepath.Join("..", "..", "shared", "manifests", "*.yaml")); len(files) > 0 {
+	if files, _ := filepath.Glob(filepath.Join("..", "examples", "*.yaml")); len(files) > 0 {
 		for _, p := range files {
 			if b, err := os.ReadFile(p); err == nil {
 				f.Add(b)

@@ -600,10 +600,10 @@ func TestReadManifestsErrors(t *testing.T) {
 // The manifests the project is tested against decode, or fail with the
 // documented problem. Kinds not registered yet are skipped.
 func TestDecodeSharedManifests(t *testing.T) {
-	dir := filepath.Join("..", "..", "shared", "manifests")
+	dir := filepath.Join("..", "examples")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if len(files) == 0 {
-		t.Skip("no shared manifests")
+		t.Fatal("no example manifests in ../examples")
 	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)

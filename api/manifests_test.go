@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// manifestResult is one document of a shared manifest: the object (nil if
+// manifestResult is one document of an example manifest: the object (nil if
 // it did not decode) and its problems, each prefixed with the object.
 type manifestResult struct {
 	label    string // "deployment web"
@@ -71,15 +71,15 @@ func decodeManifestFile(t *testing.T, path string) []manifestResult {
 	return out
 }
 
-// The files in shared/manifests: every file not named seed-* or
+// The files in examples/: every file not named seed-* or
 // unsupported-* is accepted as it is; the seed and unsupported files are
 // rejected exactly where the README says, with messages naming the object
 // and the field, and their other objects are accepted.
 func TestSharedManifests(t *testing.T) {
-	dir := filepath.Join("..", "..", "shared", "manifests")
+	dir := filepath.Join("..", "examples")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if len(files) == 0 {
-		t.Skip("no shared manifests")
+		t.Fatal("no example manifests in ../examples")
 	}
 	const selectorRequired = `: spec.selector: Required value: apps/v1 Deployments need a selector matching spec.template.metadata.labels`
 	const pvc = `: spec.volumes[0].persistentVolumeClaim: not supported yet (use hostPath or emptyDir)`
@@ -142,9 +142,9 @@ func TestSharedManifests(t *testing.T) {
 
 // The decoded manifests carry what the controllers will need.
 func TestSharedManifestContents(t *testing.T) {
-	dir := filepath.Join("..", "..", "shared", "manifests")
+	dir := filepath.Join("..", "examples")
 	if _, err := os.Stat(filepath.Join(dir, "web.yaml")); err != nil {
-		t.Skip("no shared manifests")
+		t.Fatal("no example manifests in ../examples")
 	}
 	web := decodeManifestFile(t, filepath.Join(dir, "web.yaml"))
 	d := web[0].obj.(*Deployment)

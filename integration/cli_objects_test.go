@@ -22,9 +22,9 @@ func TestCLIObjects(t *testing.T) {
 		}
 		return out
 	}
-	expect("deployment.apps/web created", "apply", "-f", "../../shared/manifests/web.yaml")
-	expect("deployment.apps/web unchanged", "apply", "-f", "../../shared/manifests/web.yaml")
-	expect("configmap/app-config created", "apply", "-f", "../../shared/manifests/config.yaml")
+	expect("deployment.apps/web created", "apply", "-f", "../examples/web.yaml")
+	expect("deployment.apps/web unchanged", "apply", "-f", "../examples/web.yaml")
+	expect("configmap/app-config created", "apply", "-f", "../examples/config.yaml")
 	out := expect("NAME", "get", "deploy")
 	if !strings.Contains(out, "web") || !strings.Contains(out, "UP-TO-DATE") {
 		t.Fatalf("get deploy table:\n%s", out)
@@ -36,7 +36,7 @@ func TestCLIObjects(t *testing.T) {
 	expect("deployment.apps/web scaled", "scale", "deployment", "web", "--replicas", "5")
 	expect("replicas: 5", "get", "deploy", "web", "-o", "yaml")
 	expect("Events:", "describe", "deploy", "web")
-	out, err := run("apply", "-f", "../../shared/manifests/unsupported-pvc.yaml")
+	out, err := run("apply", "-f", "../examples/unsupported-pvc.yaml")
 	if err == nil || !strings.Contains(out, "unsupported-pvc.yaml doc 1: pod needs-volume: spec.volumes[0].persistentVolumeClaim: not supported yet") {
 		t.Fatalf("unsupported manifest: %v\n%s", err, out)
 	}
@@ -44,7 +44,7 @@ func TestCLIObjects(t *testing.T) {
 	if out, err := run("get", "deploy", "web"); err == nil || !strings.Contains(out, "not found") {
 		t.Fatalf("get after delete: %v\n%s", err, out)
 	}
-	expect("configmap/app-config deleted", "delete", "-f", "../../shared/manifests/config.yaml")
+	expect("configmap/app-config deleted", "delete", "-f", "../examples/config.yaml")
 	if out, err := run("get", "widgets"); err == nil || !strings.Contains(out, "doesn't have a resource type") {
 		t.Fatalf("unknown kind: %s", out)
 	}

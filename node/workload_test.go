@@ -286,7 +286,7 @@ func TestEventsAggregateAndExpire(t *testing.T) {
 // Everything applied survives a restart of every node.
 func TestWorkloadsSurviveFullRestart(t *testing.T) {
 	c := secureCluster(t, 3)
-	if _, err := applyFiles(t, c.client("n1"), "../../shared/manifests/web.yaml", "../../shared/manifests/config.yaml", "../../shared/manifests/jobs.yaml"); err != nil {
+	if _, err := applyFiles(t, c.client("n1"), "../examples/web.yaml", "../examples/config.yaml", "../examples/jobs.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"n1", "n2", "n3"} {
@@ -310,7 +310,7 @@ func TestJobSelectorGeneratedOnce(t *testing.T) {
 	c := secureCluster(t, 1)
 	cl := c.client("n1")
 	for i, want := range []string{"created", "unchanged"} {
-		res, err := applyFiles(t, cl, "../../shared/manifests/jobs.yaml")
+		res, err := applyFiles(t, cl, "../examples/jobs.yaml")
 		if err != nil || res[0].Action != want {
 			t.Fatalf("apply %d: %+v %v, want %s", i, res, err, want)
 		}
