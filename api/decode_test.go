@@ -646,12 +646,8 @@ func unregisteredKinds(data []byte) []string {
 	return out
 }
 
-// Pod templates are checked all the way down. These run once the workload
-// kinds are registered.
+// Pod templates are checked all the way down.
 func TestDecodeManifestsWorkloads(t *testing.T) {
-	if _, ok := ResourceForKind("Deployment"); !ok {
-		t.Skip("Deployment is not registered yet")
-	}
 	in := `apiVersion: v1
 kind: ConfigMap
 metadata: {name: cfg}
@@ -733,9 +729,6 @@ spec:
 }
 
 func TestDecodeManifestsPod(t *testing.T) {
-	if _, ok := ResourceForKind("Pod"); !ok {
-		t.Skip("Pod is not registered yet")
-	}
 	in := `apiVersion: v1
 kind: Pod
 metadata: {name: p}

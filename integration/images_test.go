@@ -21,7 +21,7 @@ func TestImageImportAllNodes(t *testing.T) {
 	}
 	busybox, err := testimage.BusyboxPath()
 	if err != nil {
-		t.Skip("needs busybox-static: " + err.Error())
+		t.Fatal("the test image needs busybox-static (apt-get install -y busybox-static): " + err.Error())
 	}
 	archive := filepath.Join(t.TempDir(), "testimage.tar")
 	f, err := os.Create(archive)

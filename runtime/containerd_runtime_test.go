@@ -38,7 +38,7 @@ func startContainerd(t *testing.T) *containerdEnv {
 	}
 	bb, err := testimage.BusyboxPath()
 	if err != nil {
-		t.Skipf("no static busybox for the test image: %v", err)
+		t.Fatalf("the test image needs busybox-static (apt-get install -y busybox-static): %v", err)
 	}
 	// A short directory: the socket path must fit a sockaddr_un.
 	dir, err := os.MkdirTemp("", "shoal-rt-")

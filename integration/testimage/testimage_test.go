@@ -33,7 +33,7 @@ func busybox(t *testing.T) string {
 		}
 	}
 	if !found {
-		t.Skipf("no busybox in %v; %s", candidatePaths, InstallHint)
+		t.Fatalf("no busybox in %v; %s", candidatePaths, InstallHint)
 	}
 	p, err := BusyboxPath()
 	if err != nil {
@@ -280,7 +280,7 @@ func TestRejectsDynamicBinary(t *testing.T) {
 		}
 		return
 	}
-	t.Skip("no dynamically linked binary found to probe with")
+	t.Fatal("no dynamically linked binary (such as /bin/ls) found to probe with")
 }
 
 // TestContainerd imports the archive into a private containerd and runs a
