@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,7 +30,6 @@ type Agent struct {
 	raft       *consensus.Raft
 	gossip     *gossip.Gossip
 	http       *http.Server
-	ln         net.Listener
 	client     *http.Client // to other agents
 	m          *metrics
 	sup        *runtime.Supervisor // the node's own containerd, if supervised

@@ -157,7 +157,6 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 		res, _ := api.ResourceForKind(key.Kind)
 		result := ApplyResult{Kind: key.Kind, Group: res.Group, Namespace: key.Namespace, Name: key.Name, Action: "created"}
 		op := consensus.OpCreate
-		var expect uint64
 		cur, err := a.store.Get(key)
 		if err != nil {
 			prepareCreate(obj)
@@ -176,8 +175,7 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 			}
 			result.Action = "configured"
 			op = consensus.OpUpdate
-			keepSystemFields(cur, obj)
-			fmt.Sscan(cur.GetObjectMeta().ResourceVersion, &expect)
+			keepSystemFields(cur, obj) // including the version: the update is a compare-and-set
 		}
 		if err := a.sealIn(obj); err != nil {
 			return nil, nil, err
@@ -186,7 +184,6 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 		if err != nil {
 			return nil, nil, err
 		}
-		o.ExpectVersion = expect
 		ops = append(ops, o)
 		if res.Namespaced && !checked[key.Namespace] {
 			checked[key.Namespace] = true
@@ -201,6 +198,7 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 // and, for a Job, the selector derived from it.
 func prepareCreate(obj api.Object) {
 	m := obj.GetObjectMeta()
+	m.ResourceVersion = "" // a version in a manifest means nothing for a new object
 	if m.UID == "" {
 		m.UID = uuid.NewString()
 	}
@@ -213,7 +211,7 @@ func prepareCreate(obj api.Object) {
 // creation time.
 func keepSystemFields(cur, obj api.Object) {
 	m, c := obj.GetObjectMeta(), cur.GetObjectMeta()
-	m.UID, m.CreationTimestamp, m.ResourceVersion = c.UID, c.CreationTimestamp, ""
+	m.UID, m.CreationTimestamp, m.ResourceVersion = c.UID, c.CreationTimestamp, c.ResourceVersion
 	copyStatus(cur, obj)
 }
 

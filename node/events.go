@@ -38,28 +38,18 @@ func (a *Agent) RecordEvent(ctx context.Context, obj api.Object, typ, reason, me
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 	}
 	op := consensus.OpCreate
-	var expect uint64
 	if cur, err := a.store.Get(api.KeyOf(ev)); err == nil {
 		old := cur.(*api.Event)
 		ev.FirstTimestamp, ev.Count = old.FirstTimestamp, old.Count+1
+		ev.ResourceVersion = old.ResourceVersion // compare-and-set
 		op = consensus.OpUpdate
-		expect = versionOf(cur)
 	}
 	o, err := consensus.OpFor(op, ev)
 	if err != nil {
 		return err
 	}
-	o.ExpectVersion = expect
 	_, err = a.commitOps(ctx, o)
 	return err
-}
-
-func versionOf(obj api.Object) uint64 {
-	var v uint64
-	for _, c := range obj.GetObjectMeta().ResourceVersion {
-		v = v*10 + uint64(c-'0')
-	}
-	return v
 }
 
 // expireEvents deletes events last seen more than EventTTL before now. The
@@ -84,7 +74,11 @@ func (a *Agent) expireEvents(ctx context.Context, now time.Time) error {
 		if last != nil && now.Sub(last.Time) < EventTTL {
 			continue
 		}
-		ops = append(ops, consensus.Op{Type: consensus.OpDelete, Key: api.KeyOf(ev), ExpectVersion: versionOf(ev)})
+		op, err := consensus.OpFor(consensus.OpDelete, ev) // compare-and-set on its version
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
 		if len(ops) == 500 {
 			if err := flush(); err != nil {
 				return err

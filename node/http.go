@@ -49,7 +49,6 @@ func (a *Agent) serveHTTP() error {
 	if a.sec != nil {
 		ln = tls.NewListener(ln, a.sec.server)
 	}
-	a.ln = ln
 	a.http = &http.Server{
 		Handler:           a.instrument(a.authenticate(mux)),
 		ReadHeaderTimeout: 10 * time.Second,

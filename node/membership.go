@@ -95,6 +95,13 @@ func (a *Agent) persistPeers(ctx context.Context) {
 // peers is the voter manager's view of the cluster: gossip members joined
 // with how far each live one has replicated.
 func (a *Agent) peers(ctx context.Context) []consensus.Peer {
+	// Only non-voters can be promoted, so only their progress is asked for.
+	voters := map[string]bool{}
+	if servers, err := a.raft.Servers(); err == nil {
+		for _, s := range servers {
+			voters[string(s.ID)] = s.Suffrage == raft.Voter
+		}
+	}
 	members := a.gossip.Members()
 	out := make([]consensus.Peer, len(members))
 	var wg sync.WaitGroup
@@ -107,7 +114,7 @@ func (a *Agent) peers(ctx context.Context) []consensus.Peer {
 			out[i].Applied = int64(a.store.Index())
 			continue
 		}
-		if m.State != gossip.StateAlive {
+		if m.State != gossip.StateAlive || voters[m.Meta.ID] {
 			continue
 		}
 		wg.Add(1)

@@ -122,14 +122,17 @@ func dash(s string) string {
 	return s
 }
 
-func labels(m map[string]string) string {
+// joinLabels prints labels as k=v,... in key order.
+func joinLabels[V any](m map[string]V) string {
 	var parts []string
 	for k, v := range m {
-		parts = append(parts, k+"="+v)
+		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 	}
 	sort.Strings(parts)
-	return dash(strings.Join(parts, ","))
+	return strings.Join(parts, ",")
 }
+
+func labels(m map[string]string) string { return dash(joinLabels(m)) }
 
 func age(t time.Time) string {
 	if t.IsZero() {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -170,12 +169,7 @@ func podStatus(m map[string]any) string {
 
 func labelsOf(v any) string {
 	mm, _ := v.(map[string]any)
-	var out []string
-	for k, val := range mm {
-		out = append(out, fmt.Sprintf("%s=%v", k, val))
-	}
-	sort.Strings(out)
-	return dashIfEmpty(strings.Join(out, ","))
+	return dashIfEmpty(joinLabels(mm))
 }
 
 // printObjects prints objects as a table or in the format asked for. A
