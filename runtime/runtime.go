@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -194,3 +195,17 @@ func statusFromLabels(id string, stored map[string]string) ContainerStatus {
 	}
 	return st
 }
+
+// ExecOptions is one command run inside a running container (exec probes,
+// `shoal exec`).
+type ExecOptions struct {
+	Command []string  // required
+	Stdin   io.Reader // nil means no stdin
+	Stdout  io.Writer // nil discards
+	Stderr  io.Writer // nil discards; with TTY, output all goes to Stdout
+	TTY     bool
+	Resize  <-chan TermSize // optional, with TTY
+}
+
+// TermSize is a terminal's size in characters.
+type TermSize struct{ Width, Height uint16 }
