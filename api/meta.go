@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -101,4 +102,14 @@ func (k Key) String() string {
 func KeyOf(obj Object) Key {
 	m := obj.GetObjectMeta()
 	return Key{Kind: obj.GetTypeMeta().Kind, Namespace: m.Namespace, Name: m.Name}
+}
+
+// CopyStatus sets dst's status field to src's, for kinds that have one;
+// for others it does nothing. src and dst are pointers to the same kind.
+func CopyStatus(src, dst Object) {
+	sv := reflect.ValueOf(src).Elem().FieldByName("Status")
+	dv := reflect.ValueOf(dst).Elem().FieldByName("Status")
+	if sv.IsValid() && dv.IsValid() && dv.CanSet() && sv.Type() == dv.Type() {
+		dv.Set(sv)
+	}
 }

@@ -72,3 +72,36 @@ func TestOpCheck(t *testing.T) {
 		t.Fatalf("check with a stale version: %v", res.Err)
 	}
 }
+
+// OpStatus replaces only the status, and is skipped for an object that is
+// gone or was replaced, without failing the rest of the command.
+func TestOpStatus(t *testing.T) {
+	s := NewStore()
+	pod := func(name, uid, phase string) *api.Pod {
+		p := &api.Pod{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Pod"}}
+		p.Name, p.Namespace, p.UID = name, "default", uid
+		p.Spec.Containers = []api.Container{{Name: "c", Image: "img"}}
+		p.Spec.NodeName = "n1"
+		p.Status.Phase = api.PodPhase(phase)
+		return p
+	}
+	stApply(t, s, 1, stOp(t, OpCreate, pod("a", "uid-a", "")), stOp(t, OpCreate, pod("b", "uid-b", "")))
+	report := pod("a", "uid-a", "Running")
+	report.Spec.NodeName = "elsewhere" // a status report never changes the spec
+	stApply(t, s, 2,
+		stOp(t, OpStatus, report),
+		stOp(t, OpStatus, pod("b", "uid-old", "Failed")),   // b was replaced
+		stOp(t, OpStatus, pod("gone", "uid-g", "Running")), // deleted
+	)
+	a, _ := s.Get(api.Key{Kind: "Pod", Namespace: "default", Name: "a"})
+	if p := a.(*api.Pod); p.Status.Phase != api.PodRunning || p.Spec.NodeName != "n1" || p.ResourceVersion != "2" || p.Generation != 1 {
+		t.Fatalf("a after a status report: phase %q node %q rv %s gen %d", p.Status.Phase, p.Spec.NodeName, p.ResourceVersion, p.Generation)
+	}
+	b, _ := s.Get(api.Key{Kind: "Pod", Namespace: "default", Name: "b"})
+	if p := b.(*api.Pod); p.Status.Phase != "" || p.ResourceVersion != "1" {
+		t.Fatalf("the report for b's old uid changed it: %+v", p.Status)
+	}
+	if _, err := s.Get(api.Key{Kind: "Pod", Namespace: "default", Name: "gone"}); !api.IsNotFound(err) {
+		t.Fatalf("a status report created a pod: %v", err)
+	}
+}

@@ -51,6 +51,12 @@ const (
 	// (and, with ExpectVersion, has that version). Writers use it to make a
 	// command depend on another object, such as the namespace of a new object.
 	OpCheck OpType = "check"
+	// OpStatus sets the status of the object at Key to Object's, keeping
+	// everything else. It is skipped, not failed, when the key is missing
+	// or holds an object with another uid: the object was deleted or
+	// replaced since its status was observed, so one stale pod cannot fail
+	// a node's batch of status reports.
+	OpStatus OpType = "status"
 )
 
 // Op is one change to one object.

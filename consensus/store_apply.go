@@ -127,6 +127,18 @@ func (s *Store) plan(index uint64, cmd WriteCommand) ([]change, *api.Status) {
 				}
 			}
 			c.obj = obj
+		case OpStatus:
+			obj, err := decodeObject(op)
+			if err != nil {
+				return nil, err
+			}
+			if cur == nil || cur.GetObjectMeta().UID != obj.GetObjectMeta().UID {
+				continue
+			}
+			next := api.Copy(cur)
+			api.CopyStatus(obj, next)
+			next.GetObjectMeta().ResourceVersion = rv
+			c.event, c.obj = EventModified, next
 		case OpCheck:
 			if cur == nil {
 				return nil, notFound(op.Key)
@@ -163,7 +175,7 @@ func (s *Store) plan(index uint64, cmd WriteCommand) ([]change, *api.Status) {
 			continue
 		default:
 			return nil, api.NewError(api.ReasonInvalid,
-				"%s: op %d: unknown op type %q (want create, update, put, delete or check)", describe(op.Key), pos, op.Type)
+				"%s: op %d: unknown op type %q (want create, update, put, delete, check or status)", describe(op.Key), pos, op.Type)
 		}
 		c.key = op.Key
 		if c.event == EventDeleted {

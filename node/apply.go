@@ -212,16 +212,7 @@ func prepareCreate(obj api.Object) {
 func keepSystemFields(cur, obj api.Object) {
 	m, c := obj.GetObjectMeta(), cur.GetObjectMeta()
 	m.UID, m.CreationTimestamp, m.ResourceVersion = c.UID, c.CreationTimestamp, c.ResourceVersion
-	copyStatus(cur, obj)
-}
-
-// copyStatus sets dst's status field to src's, for kinds that have one.
-func copyStatus(src, dst api.Object) {
-	sv := reflect.ValueOf(src).Elem().FieldByName("Status")
-	dv := reflect.ValueOf(dst).Elem().FieldByName("Status")
-	if sv.IsValid() && dv.IsValid() && dv.CanSet() && sv.Type() == dv.Type() {
-		dv.Set(sv)
-	}
+	api.CopyStatus(cur, obj)
 }
 
 // unchanged reports whether applying obj over cur would change nothing a

@@ -227,18 +227,18 @@ func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRe
 		}
 		if ref.sub == "status" {
 			whole := api.Copy(cur)
-			copyStatus(obj, whole)
+			api.CopyStatus(obj, whole)
 			whole.GetObjectMeta().ResourceVersion = meta.ResourceVersion
 			obj, meta = whole, whole.GetObjectMeta()
 		} else {
-			copyStatus(cur, obj)
+			api.CopyStatus(cur, obj)
 		}
 		if meta.ResourceVersion == "" {
 			meta.ResourceVersion = cur.GetObjectMeta().ResourceVersion
 		}
 	}
 	if op == consensus.OpCreate {
-		copyStatus(ref.res.New(), obj) // status is the system's to write
+		api.CopyStatus(ref.res.New(), obj) // status is the system's to write
 		if meta.ResourceVersion != "" {
 			writeError(w, api.NewError(api.ReasonBadRequest, "%s %q: metadata.resourceVersion must not be set on create; remove it", ref.res.Kind, meta.Name))
 			return

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
@@ -44,6 +46,9 @@ type NodeController struct {
 	Logger   *slog.Logger
 	Interval time.Duration
 	Trigger  <-chan struct{}
+	// ClusterCIDR is where each Node's spec.podCIDR (a /24) comes from.
+	// The zero prefix hands out none.
+	ClusterCIDR netip.Prefix
 }
 
 // Run makes passes until ctx ends.
@@ -70,7 +75,7 @@ func (c *NodeController) Run(ctx context.Context) {
 
 // Pass converges Node objects on the members, in one command.
 func (c *NodeController) Pass(ctx context.Context) error {
-	changes := PlanNodes(c.Clock.Now(), c.Members(), c.State)
+	changes := PlanNodes(c.Clock.Now(), c.Members(), c.State, c.ClusterCIDR)
 	if len(changes) == 0 {
 		return nil
 	}
@@ -78,10 +83,16 @@ func (c *NodeController) Pass(ctx context.Context) error {
 }
 
 // PlanNodes computes the Node writes that bring the state in line with the
-// members. It is pure apart from reading state.
-func PlanNodes(now time.Time, members []Member, state Reader) []Change {
+// members, giving each Node without one a pod CIDR from clusterCIDR (none
+// when it is the zero prefix). It is pure apart from reading state.
+func PlanNodes(now time.Time, members []Member, state Reader, clusterCIDR netip.Prefix) []Change {
+	members = slices.Clone(members)
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
 	var changes []Change
+	var cidrs *podCIDRAllocator
+	if clusterCIDR.IsValid() {
+		cidrs = newPodCIDRAllocator(clusterCIDR, state)
+	}
 	for _, m := range members {
 		key := api.Key{Kind: "Node", Name: m.Name}
 		cur, _ := state.Get(key)
@@ -96,6 +107,11 @@ func PlanNodes(now time.Time, members []Member, state Reader) []Change {
 			old = cur.(*api.Node)
 		}
 		want := desiredNode(now, m, old)
+		if want.Spec.PodCIDR == "" && cidrs != nil {
+			if p, ok := cidrs.take(); ok {
+				want.Spec.PodCIDR = p.String()
+			}
+		}
 		if old != nil && sameNode(old, want) {
 			continue
 		}
@@ -157,5 +173,5 @@ func desiredNode(now time.Time, m Member, old *api.Node) *api.Node {
 func sameNode(a, b *api.Node) bool {
 	ja, _ := json.Marshal(a.Status)
 	jb, _ := json.Marshal(b.Status)
-	return reflect.DeepEqual(a.Labels, b.Labels) && string(ja) == string(jb)
+	return reflect.DeepEqual(a.Labels, b.Labels) && a.Spec.PodCIDR == b.Spec.PodCIDR && string(ja) == string(jb)
 }
