@@ -83,6 +83,7 @@ type agent struct {
 	args    []string
 	cmd     *exec.Cmd
 	logPath string
+	netns   string // the network namespace of the agent's host; "" for this one
 	// adminConf is the credential the tests use: the admin.conf written by
 	// the node that bootstrapped the cluster.
 	adminConf string
@@ -90,6 +91,14 @@ type agent struct {
 
 // startAgent runs `shoal agent` for name on ip; extra flags are appended.
 func startAgent(t testing.TB, name, ip, dataDir string, extra ...string) *agent {
+	t.Helper()
+	a := newAgent(t, name, ip, dataDir, extra...)
+	a.start()
+	return a
+}
+
+// newAgent prepares an agent without starting it.
+func newAgent(t testing.TB, name, ip, dataDir string, extra ...string) *agent {
 	t.Helper()
 	if !containsArg(extra, "--containerd") {
 		// Most tests need no pods; those that do ask for a runtime.
@@ -106,7 +115,6 @@ func startAgent(t testing.TB, name, ip, dataDir string, extra ...string) *agent 
 		}
 	}
 	t.Cleanup(a.kill9) // before start, so an agent that never answers is killed too
-	a.start()
 	return a
 }
 
@@ -117,6 +125,9 @@ func (a *agent) start() {
 		a.t.Fatal(err)
 	}
 	a.cmd = exec.Command(shoalBin, a.args...)
+	if a.netns != "" {
+		a.cmd = exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + a.netns, shoalBin}, a.args...)...)
+	}
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := a.cmd.Start(); err != nil {

@@ -330,6 +330,7 @@ func (a *Agent) startLoops() {
 	a.goLoop(a.commitPending)
 	a.goLoop(a.eventGC)
 	a.startControllers()
+	a.startPods()
 	if a.sec != nil {
 		a.goLoop(a.followClusterKeys)
 		a.goLoop(a.followJoinToken)

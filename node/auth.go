@@ -45,6 +45,10 @@ func routeAccess(r *http.Request) access {
 		return accessAdmin
 	case strings.HasPrefix(p, "/apis/shoal.dev/"):
 		return accessAdmin
+	case podSubresource(p) == "log" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		return accessRead
+	case podSubresource(p) == "exec":
+		return accessWrite
 	case strings.Contains(p, "/secrets"):
 		// Read-only credentials do not see secret data (as Kubernetes'
 		// "view" role does not).

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/shoal-dev/shoal/clock"
+	"github.com/shoal-dev/shoal/placement"
+	"github.com/shoal-dev/shoal/runtime"
 )
 
 // Default ports.
@@ -41,6 +44,15 @@ type Config struct {
 	// containerd installed). ContainerdSocket uses an existing daemon instead.
 	Containerd       string
 	ContainerdSocket string
+	// ClusterCIDR holds every pod IP; each node gets a /24 of it. Give
+	// every node the same value. Default 10.244.0.0/16.
+	ClusterCIDR netip.Prefix
+	// ClusterDomain is the DNS domain of services and pods.
+	ClusterDomain string
+	// PodRuntime and PodNetwork, when set, run this node's pods instead of
+	// containerd and CNI (tests use fakes).
+	PodRuntime runtime.Runtime
+	PodNetwork runtime.PodNetwork
 	// InsecureDev turns off TLS, authentication and sealing.
 	InsecureDev bool
 	// CertLifetime is the lifetime of the certificates this node signs.
@@ -116,6 +128,15 @@ func (c *Config) setDefaults() error {
 	case ContainerdOff, ContainerdSupervise, ContainerdAuto:
 	default:
 		return fmt.Errorf("--containerd %q: use auto, supervise or off", c.Containerd)
+	}
+	if !c.ClusterCIDR.IsValid() {
+		c.ClusterCIDR = placement.DefaultClusterCIDR
+	}
+	if err := placement.CheckClusterCIDR(c.ClusterCIDR); err != nil {
+		return err
+	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
 	}
 	if c.CertLifetime == 0 {
 		c.CertLifetime = DefaultCertLifetime

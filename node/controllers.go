@@ -52,6 +52,7 @@ func (a *Agent) startControllers() {
 	nc := &placement.NodeController{
 		Members: a.placementMembers, State: a.store, Writer: a, IsLeader: a.raft.IsLeader,
 		Clock: a.cfg.Clock, Logger: a.log, Interval: 5 * time.Second, Trigger: trigger,
+		ClusterCIDR: a.cfg.ClusterCIDR,
 	}
 	a.goLoop(func(ctx context.Context) { defer cancel(); nc.Run(ctx) })
 

@@ -40,6 +40,8 @@ func (a *Agent) serveHTTP() error {
 	mux.HandleFunc("GET /v1/token", a.handleShowToken)
 	mux.HandleFunc("POST /v1/token/rotate", a.handleRotateToken)
 	mux.HandleFunc("POST /v1/token/create", a.handleCreateToken)
+	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/log", a.handlePodLog)
+	mux.HandleFunc("POST /api/v1/namespaces/{ns}/pods/{name}/exec", a.handlePodExec)
 	mux.HandleFunc("/api/", a.handleObjects)
 	mux.HandleFunc("/apis/", a.handleObjects)
 	ln, err := net.Listen("tcp", a.cfg.apiBind())
@@ -86,6 +88,9 @@ func (s *statusRecorder) Flush() {
 		f.Flush()
 	}
 }
+
+// Unwrap lets http.ResponseController reach Hijack (pod exec).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (a *Agent) instrument(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
@@ -78,5 +79,51 @@ func (a *Agent) RecordPodEvent(pod *api.Pod, eventType, reason, message string) 
 		if err := a.RecordEvent(ctx, pod, eventType, reason, message, "shoal-agent"); err != nil && ctx.Err() == nil {
 			a.log.Debug("recording a pod event", "pod", pod.Namespace+"/"+pod.Name, "reason", reason, "err", err)
 		}
+	})
+}
+
+// startPods runs the pod reconciler once the replica has caught up with the
+// local log: before that, pods this node runs might be missing from it, and
+// their containers would be taken for leftovers.
+func (a *Agent) startPods() {
+	rt := a.podRuntime()
+	if rt == nil {
+		return
+	}
+	podsChanged, resync := make(chan struct{}, 1), make(chan struct{}, 1)
+	poke := func(ch chan struct{}) func() {
+		return func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+	network := a.cfg.PodNetwork
+	if network == nil {
+		pn, err := a.newPodNetwork()
+		if err != nil {
+			a.log.Error("no pod network: this node runs no pods", "err", err)
+			return
+		}
+		network = pn.cni
+		a.goLoop(func(ctx context.Context) { a.followNetwork(ctx, pn, poke(resync)) })
+	}
+	rec := &runtime.Reconciler{
+		Runtime: rt, Network: network, Pods: a, Status: a, Events: a,
+		Clock: a.cfg.Clock, Logger: a.log.With("component", "pods"),
+		Trigger: podsChanged, Resync: resync,
+		Dir: filepath.Join(a.cfg.DataDir, "pods"), HostIP: a.cfg.AdvertiseAddr,
+		DNS: runtime.DNSConfig{ClusterDomain: a.cfg.ClusterDomain},
+	}
+	a.goLoop(func(ctx context.Context) {
+		if err := a.store.WaitForIndex(ctx, a.startIndex); err != nil {
+			return
+		}
+		for _, kind := range []string{"ConfigMap", "Secret"} {
+			a.goLoop(func(ctx context.Context) { a.follow(ctx, kind, poke(resync)) })
+		}
+		a.goLoop(func(ctx context.Context) { a.follow(ctx, "Pod", poke(podsChanged)) })
+		rec.Run(ctx)
 	})
 }

@@ -59,6 +59,7 @@ type Containerd struct {
 
 	oomMu   sync.Mutex
 	oomSeen map[string]bool // container IDs containerd reported OOM-killed
+	onExit  func(id string) // see OnExit; guarded by oomMu
 
 	cancel    context.CancelFunc
 	watchDone chan struct{}

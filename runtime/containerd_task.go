@@ -267,15 +267,33 @@ func (c *Containerd) sawOOM(id string) bool {
 	return c.oomSeen[id]
 }
 
+// OnExit makes f be called, from an event goroutine, with the ID of each
+// container whose process exits or is OOM-killed. Set it before the
+// containers it should hear about start; f must not block.
+func (c *Containerd) OnExit(f func(id string)) {
+	c.oomMu.Lock()
+	defer c.oomMu.Unlock()
+	c.onExit = f
+}
+
+func (c *Containerd) exited(id string) {
+	c.oomMu.Lock()
+	f := c.onExit
+	c.oomMu.Unlock()
+	if f != nil {
+		f(id)
+	}
+}
+
 // watchOOM records the containers containerd reports OOM-killed, in memory
-// and in a label, until ctx is done. It resubscribes if the stream breaks
-// (containerd restarted).
+// and in a label, and passes exits to OnExit, until ctx is done. It
+// resubscribes if the stream breaks (containerd restarted).
 func (c *Containerd) watchOOM(ctx context.Context) {
 	defer close(c.watchDone)
-	filter := `topic=="/tasks/oom",namespace=="` + Namespace + `"`
+	ns := `,namespace=="` + Namespace + `"`
 	backoff := 100 * time.Millisecond
 	for {
-		evs, errs := c.client.Subscribe(ctx, filter)
+		evs, errs := c.client.Subscribe(ctx, `topic=="/tasks/oom"`+ns, `topic=="/tasks/exit"`+ns)
 	recv:
 		for {
 			select {
@@ -296,8 +314,14 @@ func (c *Containerd) watchOOM(ctx context.Context) {
 				if err != nil {
 					continue
 				}
-				if oom, ok := v.(*apievents.TaskOOM); ok {
-					c.recordOOM(ctx, oom.ContainerID)
+				switch e := v.(type) {
+				case *apievents.TaskOOM:
+					c.recordOOM(ctx, e.ContainerID)
+					c.exited(e.ContainerID)
+				case *apievents.TaskExit:
+					if e.ID == e.ContainerID { // the container's own process, not an exec
+						c.exited(e.ContainerID)
+					}
 				}
 			}
 		}

@@ -27,6 +27,18 @@
 // labels (LabelPodUID and friends), and their ID is derived from (pod UID,
 // container name, attempt), so creating the same container twice is harmless.
 //
+// Pod network: PodNetwork gives each pod a network namespace (bind-mounted
+// at /var/run/netns/shoal-..., joined by all its containers) and an IP from
+// the node's pod CIDR. CNI does it with the standard plugins (bridge
+// "shoal0" whose address, GatewayAddr, is the pods' gateway; host-local;
+// portmap for hostPorts; loopback) and keeps one record per pod in its state
+// directory, so Setup, Teardown and List read the node, never memory;
+// FakeNetwork does it in memory, and runtimetest.NetworkContract holds
+// both to one behaviour. HostNetwork keeps the node's share current and is
+// idempotent: IP forwarding, masquerading of pod traffic that leaves the
+// cluster CIDR, FORWARD rules, and host-gw routes to the other nodes' pod
+// CIDRs (SyncRoutes), which it recognises by their route protocol.
+//
 // Every loop takes a clock.Clock; tests advance a fake clock instead of
 // sleeping. Of shoal's packages, runtime imports only api and clock: the
 // cluster state reaches it through small read and report interfaces.

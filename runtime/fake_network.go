@@ -95,7 +95,7 @@ func (f *FakeNetwork) Setup(ctx context.Context, pod PodNetSpec) (PodNetStatus, 
 		return PodNetStatus{}, fmt.Errorf("%s: set up network: no free address in pod CIDR %s (fake)", podRef(pod), cidr)
 	}
 	pod.Ports = slices.Clone(pod.Ports)
-	st := PodNetStatus{NetNSPath: filepath.Join(DefaultNetNSDir, netnsName(pod.UID)), IP: ip}
+	st := PodNetStatus{NetNSPath: filepath.Join(DefaultNetNSDir, netnsName(pod.UID)), IP: ip, Gateway: GatewayAddr(cidr)}
 	f.s.pods[pod.UID] = fakeNetPod{spec: pod, status: st}
 	return st, nil
 }

@@ -32,6 +32,9 @@ type PodNetStatus struct {
 	// container of the pod joins (there is no pause container).
 	NetNSPath string
 	IP        netip.Addr
+	// Gateway is the pod's default gateway: the node's address on the pod
+	// bridge, where pods reach the node's DNS.
+	Gateway netip.Addr
 }
 
 // PodNetwork gives pods their network namespace and IP on this node. All

@@ -93,6 +93,7 @@ type cniRecord struct {
 	Name      string          `json:"name,omitempty"`
 	NetNSPath string          `json:"netnsPath"`
 	IP        netip.Addr      `json:"ip,omitzero"` // unset until the plugins succeed
+	Gateway   netip.Addr      `json:"gateway,omitzero"`
 	Ports     []PortMapping   `json:"ports,omitempty"`
 	NetConf   json.RawMessage `json:"netConf"` // the conflist the plugins were given
 }
@@ -164,7 +165,7 @@ func (c *CNI) Setup(ctx context.Context, pod PodNetSpec) (PodNetStatus, error) {
 	}
 	if rec != nil {
 		if rec.IP.IsValid() && netnsExists(rec.NetNSPath) {
-			return PodNetStatus{NetNSPath: rec.NetNSPath, IP: rec.IP}, nil
+			return PodNetStatus{NetNSPath: rec.NetNSPath, IP: rec.IP, Gateway: rec.Gateway}, nil
 		}
 		// A setup that did not finish, or a namespace that is gone (the
 		// node rebooted): release what it holds and start again.
@@ -189,6 +190,7 @@ func (c *CNI) Setup(ctx context.Context, pod PodNetSpec) (PodNetStatus, error) {
 		NetNSPath: filepath.Join(c.cfg.NetNSDir, netnsName(pod.UID)),
 		Ports:     slices.Clone(pod.Ports),
 		NetConf:   c.netConfList(cidr),
+		Gateway:   GatewayAddr(cidr),
 	}
 	if err := c.writeRecord(rec); err != nil {
 		return PodNetStatus{}, fmt.Errorf("%s: %w", podRef(pod), err)
@@ -204,7 +206,7 @@ func (c *CNI) Setup(ctx context.Context, pod PodNetSpec) (PodNetStatus, error) {
 	if err := c.writeRecord(rec); err != nil {
 		return PodNetStatus{}, fmt.Errorf("%s: %w", podRef(pod), err)
 	}
-	return PodNetStatus{NetNSPath: rec.NetNSPath, IP: ip}, nil
+	return PodNetStatus{NetNSPath: rec.NetNSPath, IP: ip, Gateway: rec.Gateway}, nil
 }
 
 // setup makes rec's namespace and runs the plugins in it; the caller cleans

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,7 +32,7 @@ const dataLink = "..data"
 // writeFiles brings the pod's generated files and volumes up to date. It
 // is idempotent, and rewrites a configMap or secret volume only when its
 // content changed. Errors name the volume and say what is missing.
-func (w *podWorker) writeFiles(pod *api.Pod, podIP string) error {
+func (w *podWorker) writeFiles(pod *api.Pod, podIP string, gateway netip.Addr) error {
 	dir := w.r.podDir(pod.UID)
 	etc := filepath.Join(dir, "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
@@ -45,7 +46,7 @@ func (w *podWorker) writeFiles(pod *api.Pod, podIP string) error {
 	for name, content := range map[string]string{
 		"hosts":       hosts,
 		"hostname":    hostname + "\n",
-		"resolv.conf": w.resolvConf(pod),
+		"resolv.conf": w.resolvConf(pod, gateway),
 	} {
 		if err := writeIfChanged(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
 			return err
@@ -59,16 +60,21 @@ func (w *podWorker) writeFiles(pod *api.Pod, podIP string) error {
 	return nil
 }
 
-// resolvConf is the pod's /etc/resolv.conf: the node's DNS with the
-// Kubernetes search path, or the node's own file for dnsPolicy Default.
-func (w *podWorker) resolvConf(pod *api.Pod) string {
+// resolvConf is the pod's /etc/resolv.conf: the node's DNS (DNS.Nameserver,
+// or the pod's gateway) with the Kubernetes search path, or the node's own
+// file for dnsPolicy Default.
+func (w *podWorker) resolvConf(pod *api.Pod, gateway netip.Addr) string {
 	if pod.Spec.DNSPolicy == api.DNSDefault {
 		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 			return string(b)
 		}
 	}
 	d := w.r.DNS.ClusterDomain
-	return fmt.Sprintf("nameserver %s\nsearch %s.svc.%s svc.%s %s\noptions ndots:5\n", w.r.nameserver(), pod.Namespace, d, d, d)
+	ns := w.r.DNS.Nameserver
+	if ns == "" && gateway.IsValid() {
+		ns = gateway.String()
+	}
+	return fmt.Sprintf("nameserver %s\nsearch %s.svc.%s svc.%s %s\noptions ndots:5\n", ns, pod.Namespace, d, d, d)
 }
 
 func podHostname(pod *api.Pod) string {

@@ -38,11 +38,15 @@ type pullFailure struct {
 }
 
 // update hands the worker the newest pod (nil: not assigned here) and wakes
-// it.
-func (w *podWorker) update(p *api.Pod) {
+// it if the pod changed or force is set.
+func (w *podWorker) update(p *api.Pod, force bool) {
 	w.mu.Lock()
+	changed := p == nil || w.pod == nil || p.ResourceVersion != w.pod.ResourceVersion
 	w.pod = p
 	w.mu.Unlock()
+	if !changed && !force {
+		return
+	}
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -128,7 +132,7 @@ func (w *podWorker) sync(ctx context.Context, pod *api.Pod) time.Duration {
 		soon(2 * time.Second)
 	} else {
 		podIP = netStatus.IP.String()
-		if err := w.writeFiles(pod, podIP); err != nil {
+		if err := w.writeFiles(pod, podIP, netStatus.Gateway); err != nil {
 			v.waiting[""] = configError(err)
 			soon(2 * time.Second)
 		}

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -42,9 +41,15 @@ type EventRecorder interface {
 	RecordPodEvent(pod *api.Pod, eventType, reason, message string)
 }
 
+// ExitNotifier is a Runtime that says when a container's process ends, so
+// that the reconciler reacts at once instead of at its next resync.
+type ExitNotifier interface {
+	OnExit(f func(id string))
+}
+
 // DNSConfig is what pods' /etc/resolv.conf says.
 type DNSConfig struct {
-	Nameserver    string // the node's DNS address as pods reach it
+	Nameserver    string // the node's DNS as pods reach it; default the pod's gateway
 	ClusterDomain string // cluster.local by default
 }
 
@@ -60,15 +65,20 @@ type DNSConfig struct {
 // memory is needed after a restart: containers are adopted from
 // Runtime.List and networks from PodNetwork.
 type Reconciler struct {
-	Runtime  Runtime
-	Network  PodNetwork
-	Pods     PodSource
-	Status   StatusReporter
-	Events   EventRecorder // optional
-	Clock    clock.Clock
-	Logger   *slog.Logger
+	Runtime Runtime
+	Network PodNetwork
+	Pods    PodSource
+	Status  StatusReporter
+	Events  EventRecorder // optional
+	Clock   clock.Clock
+	Logger  *slog.Logger
+	// Trigger says pods changed: workers whose pod changed sync. Resync
+	// says something pods read changed (config maps, secrets, the node):
+	// every worker syncs. Each Interval (default 10 s) every worker syncs
+	// as well.
 	Trigger  <-chan struct{}
-	Interval time.Duration // full resync; default 10 s
+	Resync   <-chan struct{}
+	Interval time.Duration
 	// Dir holds each pod's volumes and generated files, Dir/<uid>.
 	Dir    string
 	HostIP string
@@ -126,6 +136,10 @@ func (r *Reconciler) Run(ctx context.Context) {
 	r.probes = map[string][]ProbeSpec{}
 	r.prober = NewProber(r.Clock, r.poke)
 	r.status = newStatusBatcher(r)
+	if n, ok := r.Runtime.(ExitNotifier); ok {
+		n.OnExit(func(string) { r.poke() })
+		defer n.OnExit(nil)
+	}
 	defer r.prober.Stop()
 	r.wg.Add(1)
 	go func() { defer r.wg.Done(); r.status.run(ctx) }()
@@ -133,14 +147,19 @@ func (r *Reconciler) Run(ctx context.Context) {
 
 	t := r.Clock.NewTicker(r.Interval)
 	defer t.Stop()
-	for {
-		r.pass(ctx)
+	for force := true; ; {
+		r.pass(ctx, force)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-		case <-r.Trigger:
+			force = true
+		case <-r.Resync:
+			force = true
 		case <-r.wake:
+			force = true
+		case <-r.Trigger:
+			force = false
 		}
 	}
 }
@@ -155,8 +174,9 @@ func (r *Reconciler) poke() {
 
 // pass hands every assigned pod to its worker and starts a cleanup worker
 // for each pod that has containers or a network here but is no longer
-// assigned (deleted, moved while this node was away).
-func (r *Reconciler) pass(ctx context.Context) {
+// assigned (deleted, moved while this node was away). Unless forced, only
+// workers whose pod changed are woken.
+func (r *Reconciler) pass(ctx context.Context, force bool) {
 	assigned := map[string]*api.Pod{}
 	for _, p := range r.Pods.AssignedPods() {
 		if p.UID != "" {
@@ -191,11 +211,11 @@ func (r *Reconciler) pass(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for uid, p := range assigned {
-		r.workerLocked(ctx, uid).update(p)
+		r.workerLocked(ctx, uid).update(p, force)
 	}
 	for uid := range present {
 		if assigned[uid] == nil {
-			r.workerLocked(ctx, uid).update(nil)
+			r.workerLocked(ctx, uid).update(nil, true)
 		}
 	}
 }
@@ -240,15 +260,3 @@ func (r *Reconciler) syncProbes() {
 
 // podDir is where pod uid's volumes and generated files live.
 func (r *Reconciler) podDir(uid string) string { return filepath.Join(r.Dir, uid) }
-
-// gatewayDNS is the resolv.conf nameserver for pods: DNS.Nameserver, or
-// the node's address when unset.
-func (r *Reconciler) nameserver() string {
-	if r.DNS.Nameserver != "" {
-		return r.DNS.Nameserver
-	}
-	if a, err := netip.ParseAddr(r.HostIP); err == nil {
-		return a.String()
-	}
-	return ""
-}

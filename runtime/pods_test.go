@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,11 +24,13 @@ type podState struct {
 	secrets map[string]*api.Secret
 	reports int // ReportPodStatus calls
 	written int // statuses written
-	changed chan struct{}
+	rv      int
+	changed chan struct{} // pods changed
+	resync  chan struct{} // config maps or secrets changed
 }
 
 func newPodState() *podState {
-	return &podState{pods: map[string]*api.Pod{}, cms: map[string]*api.ConfigMap{}, secrets: map[string]*api.Secret{}, changed: make(chan struct{}, 1)}
+	return &podState{pods: map[string]*api.Pod{}, cms: map[string]*api.ConfigMap{}, secrets: map[string]*api.Secret{}, changed: make(chan struct{}, 1), resync: make(chan struct{}, 1)}
 }
 
 func (s *podState) AssignedPods() []*api.Pod {
@@ -65,6 +68,8 @@ func (s *podState) ReportPodStatus(_ context.Context, reports []PodStatusReport)
 		if p, ok := s.pods[r.UID]; ok {
 			p.Status = r.Status
 			s.written++
+			s.rv++
+			p.ResourceVersion = strconv.Itoa(s.rv)
 		}
 	}
 	s.mu.Unlock()
@@ -81,6 +86,8 @@ func (s *podState) poke() {
 
 func (s *podState) add(p *api.Pod) {
 	s.mu.Lock()
+	s.rv++
+	p.ResourceVersion = strconv.Itoa(s.rv)
 	s.pods[p.UID] = p
 	s.mu.Unlock()
 	s.poke()
@@ -127,7 +134,7 @@ func (h *podHarness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})
 	r := &Reconciler{Runtime: h.rt, Network: h.net, Pods: h.state, Status: h.state, Clock: h.clk,
-		Trigger: h.state.changed, Dir: h.dir, HostIP: "192.0.2.10", DNS: DNSConfig{Nameserver: "10.244.3.1"}}
+		Trigger: h.state.changed, Resync: h.state.resync, Dir: h.dir, HostIP: "192.0.2.10", DNS: DNSConfig{Nameserver: "10.244.3.1"}}
 	go func() { defer close(h.done); r.Run(ctx) }()
 	h.t.Cleanup(h.stop)
 }
@@ -249,7 +256,7 @@ func TestReconcilerRunsAPodAndReportsIt(t *testing.T) {
 	h.state.mu.Lock()
 	h.state.cms["default/cfg"] = &api.ConfigMap{Data: map[string]string{"greeting": "hello", "app.conf": "x=2"}}
 	h.state.mu.Unlock()
-	h.state.poke()
+	h.state.resync <- struct{}{}
 	h.until("the volume shows the new config", func() bool {
 		b, _ := os.ReadFile(filepath.Join(conf.Source, "app.conf"))
 		return string(b) == "x=2"

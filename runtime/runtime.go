@@ -46,6 +46,10 @@ var (
 	// such image, not authorised). The reconciler reports it as
 	// ErrImagePull / ImagePullBackOff with the wrapped reason.
 	ErrImagePull = errors.New("runtime: image pull failed")
+	// ErrNotRunning: the container exists but its process does not run
+	// (created and never started, or exited), so nothing can be run
+	// inside it.
+	ErrNotRunning = errors.New("runtime: container not running")
 )
 
 // Mount is one filesystem mount inside a container.
@@ -148,6 +152,21 @@ type Runtime interface {
 	// records, so after an agent restart it shows what the previous agent
 	// left running.
 	List(ctx context.Context) ([]ContainerStatus, error)
+
+	// Exec runs opts.Command inside running container id, in its
+	// namespaces and with the env and working directory of its process,
+	// wiring opts' streams, and returns the command's exit code once it
+	// has exited and its output has been copied. It does not change the
+	// container: Exec is as idempotent as the command it runs. A
+	// container that is not running gives an error wrapping
+	// ErrNotRunning; an unknown ID, ErrNotFound. When ctx ends the
+	// command is killed and Exec returns ctx's error.
+	Exec(ctx context.Context, id string, opts ExecOptions) (exitCode int, err error)
+
+	// LogPath is the file that container id's stdout and stderr are
+	// appended to, whether or not it exists yet. Read it with ReadLog;
+	// RotateLog keeps one older copy beside it, at LogPath(id)+".1".
+	LogPath(id string) string
 }
 
 // containerID derives a container's ID from what makes it unique, so that

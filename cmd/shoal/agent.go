@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -26,6 +27,7 @@ type agentFlags struct {
 	logLevel         string
 	logFormat        string
 	deadVoterTimeout time.Duration
+	clusterCIDR      string
 }
 
 func newAgentCmd() *cobra.Command {
@@ -66,6 +68,8 @@ any member with --join and passes that token with --token or --token-file.`,
 	fl.StringVar(&f.configFile, "config", "", "YAML file of flag values (keys are flag names); flags on the command line win")
 	fl.StringVar(&f.cfg.Containerd, "containerd", node.ContainerdAuto, "auto (run the node's own containerd when root with containerd installed), supervise, or off")
 	fl.StringVar(&f.cfg.ContainerdSocket, "containerd-socket", "", "use an existing containerd at this socket instead of the node's own")
+	fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod addresses of the whole cluster; every node gets a /24 of it (give every node the same value)")
+	fl.StringVar(&f.cfg.ClusterDomain, "cluster-domain", "cluster.local", "DNS domain of services and pods")
 	fl.BoolVar(&f.cfg.InsecureDev, "insecure-dev", false, "turn off TLS, authentication and secret encryption (local experiments only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -151,6 +155,9 @@ func (f *agentFlags) run() error {
 			return fmt.Errorf("--token-file: %w", err)
 		}
 		f.cfg.Token = strings.TrimSpace(string(b))
+	}
+	if f.cfg.ClusterCIDR, err = netip.ParsePrefix(f.clusterCIDR); err != nil {
+		return fmt.Errorf("--cluster-cidr %q: not a CIDR such as 10.244.0.0/16", f.clusterCIDR)
 	}
 	f.cfg.DeadVoterTimeout = f.deadVoterTimeout
 	f.cfg.Logger = log

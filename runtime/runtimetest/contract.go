@@ -5,9 +5,12 @@
 package runtimetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +24,9 @@ import (
 // restart the agent.
 type Controls interface {
 	// Image names an image present on the node whose filesystem has a
-	// busybox (sh, sleep): the suite runs `sleep 3600` in it.
+	// busybox (sh, sleep, echo, cat): the suite runs `sleep 3600` in it,
+	// and execs echo, cat and `sh -c` scripts (the Fake's FakeShell
+	// interprets those).
 	Image() string
 	// HaveImage makes ref present on the node (by tagging Image as ref, or
 	// importing it), without a registry.
@@ -244,6 +249,90 @@ func RunContract(t *testing.T, newRuntime func(t *testing.T) (runtime.Runtime, C
 		}
 	})
 
+	t.Run("Exec", func(t *testing.T) {
+		rt, ctl := newRuntime(t)
+		id := createStart(t, rt, spec(ctl, "pod-e", "app"))
+		for _, c := range []struct {
+			name           string
+			cmd            []string
+			stdin          string
+			code           int
+			stdout, stderr string
+		}{
+			{"echo", []string{"echo", "hi"}, "", 0, "hi\n", ""},
+			{"stderr and exit code", []string{"sh", "-c", "echo err >&2; exit 3"}, "", 3, "", "err\n"},
+			{"stdin", []string{"cat"}, "line 1\nline 2\n", 0, "line 1\nline 2\n", ""},
+			{"container env", []string{"sh", "-c", "echo $A"}, "", 0, "1\n", ""},
+		} {
+			var stdout, stderr syncBuffer
+			opts := runtime.ExecOptions{Command: c.cmd, Stdout: &stdout, Stderr: &stderr}
+			if c.stdin != "" {
+				opts.Stdin = strings.NewReader(c.stdin)
+			}
+			tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			code, err := rt.Exec(tctx, id, opts)
+			cancel()
+			if err != nil || code != c.code || stdout.String() != c.stdout || stderr.String() != c.stderr {
+				t.Errorf("%s: Exec(%q) = %d, %v, stdout %q, stderr %q; want %d, nil, %q, %q",
+					c.name, c.cmd, code, err, stdout.String(), stderr.String(), c.code, c.stdout, c.stderr)
+			}
+		}
+		// Nil streams are allowed: no stdin, output discarded.
+		if code, err := rt.Exec(ctx, id, runtime.ExecOptions{Command: []string{"echo", "unseen"}}); err != nil || code != 0 {
+			t.Errorf("Exec with no streams = %d, %v; want 0, nil", code, err)
+		}
+		// With a terminal, everything goes to Stdout.
+		var tty syncBuffer
+		if code, err := rt.Exec(ctx, id, runtime.ExecOptions{Command: []string{"echo", "hi"}, Stdout: &tty, TTY: true}); err != nil || code != 0 || !strings.Contains(tty.String(), "hi") {
+			t.Errorf("Exec with a TTY = %d, %v, output %q; want 0, nil, hi", code, err, tty.String())
+		}
+		if _, err := rt.Exec(ctx, "no-such-container", runtime.ExecOptions{Command: []string{"true"}}); !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("Exec in an unknown ID = %v, want ErrNotFound", err)
+		}
+		// Exec does not disturb the container.
+		if st := find(t, rt, id); st.State != runtime.StateRunning {
+			t.Errorf("after Exec the container is %s, want running", st.State)
+		}
+	})
+
+	t.Run("ExecNeedsARunningContainer", func(t *testing.T) {
+		rt, ctl := newRuntime(t)
+		created, err := rt.Create(ctx, spec(ctl, "pod-n", "app"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exited := createStart(t, rt, spec(ctl, "pod-n", "side"))
+		if err := rt.Stop(ctx, exited, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{created, exited} {
+			if _, err := rt.Exec(ctx, id, runtime.ExecOptions{Command: []string{"echo", "hi"}}); !errors.Is(err, runtime.ErrNotRunning) {
+				t.Errorf("Exec in %s container %s = %v, want ErrNotRunning", find(t, rt, id).State, id, err)
+			}
+		}
+	})
+
+	t.Run("ExecEndsWithContext", func(t *testing.T) {
+		rt, ctl := newRuntime(t)
+		id := createStart(t, rt, spec(ctl, "pod-ec", "app"))
+		// cat waits for stdin that never ends, until ctx kills it.
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := rt.Exec(tctx, id, runtime.ExecOptions{Command: []string{"cat"}, Stdin: pr})
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Exec past its deadline = %v, want context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("Exec returned %v after its deadline", d)
+		}
+		if st := find(t, rt, id); st.State != runtime.StateRunning {
+			t.Errorf("a cancelled Exec left the container %s, want running", st.State)
+		}
+	})
+
 	t.Run("ListSurvivesRestart", func(t *testing.T) {
 		rt, ctl := newRuntime(t)
 		running := createStart(t, rt, spec(ctl, "pod-1", "app"))
@@ -331,4 +420,23 @@ func eventually(t *testing.T, rt runtime.Runtime, id string, cond func(runtime.C
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a
+// runtime's output copiers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,0 +1,165 @@
+package integration
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shoal-dev/shoal/integration/testimage"
+)
+
+// A testNet is a private network of test hosts on this machine: a bridge in
+// the test's network namespace and, per host, a network namespace joined to
+// it by a veth pair. Each host runs its own agent and containerd inside its
+// namespace, so pod bridges, routes and iptables rules stay inside it and
+// vanish with it.
+type testNet struct {
+	t      *testing.T
+	id     string // short and unique, for link and namespace names
+	subnet int    // hosts are 10.99.<subnet>.<n>
+	bridge string
+	hosts  int
+}
+
+// needPods skips a test unless this machine can run pods: root, containerd
+// and the CNI plugins. CI has all three.
+func needPods(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run containerd and make network namespaces")
+	}
+	if _, err := exec.LookPath("containerd"); err != nil {
+		t.Skip("needs containerd (apt-get install -y containerd runc)")
+	}
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		t.Fatal("needs the CNI plugins: apt-get install -y containernetworking-plugins")
+	}
+}
+
+func sh(t testing.TB, cmd string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(cmd, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", cmd, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func newTestNet(t *testing.T) *testNet {
+	t.Helper()
+	n := &testNet{t: t, id: fmt.Sprintf("%04x", rand.IntN(0xffff)), subnet: 100 + rand.IntN(150)}
+	n.bridge = "shtb" + n.id
+	sh(t, "ip", "link", "add", n.bridge, "type", "bridge")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", n.bridge).Run() })
+	sh(t, "ip", "addr", "add", fmt.Sprintf("10.99.%d.254/24", n.subnet), "dev", n.bridge)
+	sh(t, "ip", "link", "set", n.bridge, "up")
+	return n
+}
+
+// host is one test host: its namespace and address.
+type host struct {
+	netns string
+	ip    string
+}
+
+// nsenter runs a command inside the host's network namespace.
+func (h host) nsenter(args ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + h.netns}, args...)...)
+}
+
+// addHost makes the next host.
+func (n *testNet) addHost() host {
+	n.t.Helper()
+	n.hosts++
+	h := host{netns: fmt.Sprintf("shoalt-%s-%d", n.id, n.hosts), ip: fmt.Sprintf("10.99.%d.%d", n.subnet, n.hosts)}
+	veth := fmt.Sprintf("sht%s%d", n.id, n.hosts)
+	sh(n.t, "ip", "netns", "add", h.netns)
+	n.t.Cleanup(func() { exec.Command("ip", "netns", "del", h.netns).Run() })
+	sh(n.t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.netns)
+	sh(n.t, "ip", "link", "set", veth, "master", n.bridge, "up")
+	in := func(args ...string) {
+		sh(n.t, "nsenter", append([]string{"--net=/var/run/netns/" + h.netns}, args...)...)
+	}
+	in("ip", "addr", "add", h.ip+"/24", "dev", "eth0")
+	in("ip", "link", "set", "eth0", "up")
+	in("ip", "link", "set", "lo", "up")
+	return h
+}
+
+// startPodAgent runs an agent that runs pods, with its own containerd, in
+// host h.
+func startPodAgent(t *testing.T, name string, h host, dataDir string, extra ...string) *agent {
+	t.Helper()
+	args := append([]string{"--containerd", "supervise"}, extra...)
+	a := newAgent(t, name, h.ip, dataDir, args...)
+	a.netns = h.netns
+	t.Cleanup(a.stopPods)
+	a.start()
+	return a
+}
+
+// stopPods kills what an agent's pods left behind once the agent is gone:
+// the containers' shims outlive the agent and containerd on purpose.
+func (a *agent) stopPods() {
+	out, _ := exec.Command("pgrep", "-f", "containerd-shim.*"+filepath.Join(a.dataDir, "containerd")).Output()
+	for _, pid := range strings.Fields(string(out)) {
+		exec.Command("kill", "-9", pid).Run()
+	}
+	// Pod network namespaces and tmpfs volumes are mounts under the data
+	// dir or /var/run/netns; unmount what this agent made.
+	mounts, _ := os.ReadFile("/proc/self/mounts")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && strings.HasPrefix(f[1], a.dataDir) {
+			exec.Command("umount", "-l", f[1]).Run()
+		}
+	}
+	recs, _ := filepath.Glob(filepath.Join(a.dataDir, "cni", "pods", "*.json"))
+	for _, r := range recs {
+		b, _ := os.ReadFile(r)
+		if i := strings.Index(string(b), `"netnsPath":"`); i >= 0 {
+			p := string(b[i+len(`"netnsPath":"`):])
+			p = p[:strings.IndexByte(p, '"')]
+			exec.Command("umount", "-l", p).Run()
+			os.Remove(p)
+		}
+	}
+}
+
+// buildTestImage writes the test image archive and returns its path.
+func buildTestImage(t *testing.T) string {
+	t.Helper()
+	busybox, err := testimage.BusyboxPath()
+	if err != nil {
+		t.Fatal("the test image needs busybox-static (apt-get install -y busybox-static): " + err.Error())
+	}
+	archive := filepath.Join(t.TempDir(), "testimage.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := testimage.Build(f, busybox); err != nil {
+		t.Fatal(err)
+	}
+	return archive
+}
+
+// cli runs the shoal CLI against agent a with the admin credential.
+func (a *agent) cli(args ...string) (string, error) {
+	flags := []string{"--server", a.url(), "--config", a.adminConf}
+	at := len(args)
+	for i, arg := range args {
+		if arg == "--" {
+			at = i
+			break
+		}
+	}
+	args = append(append(append([]string{}, args[:at]...), flags...), args[at:]...)
+	out, err := exec.Command(shoalBin, args...).CombinedOutput()
+	return string(out), err
+}
