@@ -44,9 +44,19 @@ type Config struct {
 	// containerd installed). ContainerdSocket uses an existing daemon instead.
 	Containerd       string
 	ContainerdSocket string
+	// RegistryMirrors maps a registry host as references name it
+	// ("docker.io", "10.0.0.5:5000") to mirror URLs that image pulls try
+	// first, in order (--registry-mirror HOST=URL).
+	RegistryMirrors map[string][]string
+	// InsecureRegistries are registry hosts (host or host:port) pulled
+	// from over plain HTTP (--insecure-registry).
+	InsecureRegistries []string
 	// ClusterCIDR holds every pod IP; each node gets a /24 of it. Give
 	// every node the same value. Default 10.244.0.0/16.
 	ClusterCIDR netip.Prefix
+	// NodeGrace is how long gossip must report a node failed before it is
+	// NotReady and its pods are replaced. Default 3 s.
+	NodeGrace time.Duration
 	// ClusterDomain is the DNS domain of services and pods.
 	ClusterDomain string
 	// PodRuntime and PodNetwork, when set, run this node's pods instead of
@@ -129,11 +139,17 @@ func (c *Config) setDefaults() error {
 	default:
 		return fmt.Errorf("--containerd %q: use auto, supervise or off", c.Containerd)
 	}
+	if err := c.registry().Validate(); err != nil {
+		return err
+	}
 	if !c.ClusterCIDR.IsValid() {
 		c.ClusterCIDR = placement.DefaultClusterCIDR
 	}
 	if err := placement.CheckClusterCIDR(c.ClusterCIDR); err != nil {
 		return err
+	}
+	if c.NodeGrace == 0 {
+		c.NodeGrace = 3 * time.Second
 	}
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = "cluster.local"
@@ -154,6 +170,29 @@ func (c *Config) setDefaults() error {
 		c.Version = "dev"
 	}
 	return nil
+}
+
+// registry is where this node's image pulls go.
+func (c *Config) registry() runtime.RegistryConfig {
+	return runtime.RegistryConfig{Mirrors: c.RegistryMirrors, Insecure: c.InsecureRegistries}
+}
+
+// ParseRegistryMirrors reads --registry-mirror values, HOST=URL each, into
+// the form of Config.RegistryMirrors; a host's mirrors keep their order.
+// No values give nil.
+func ParseRegistryMirrors(values []string) (map[string][]string, error) {
+	var out map[string][]string
+	for _, v := range values {
+		host, url, err := runtime.ParseRegistryMirror(v)
+		if err != nil {
+			return nil, fmt.Errorf("--registry-mirror: %w", err)
+		}
+		if out == nil {
+			out = map[string][]string{}
+		}
+		out[host] = append(out[host], url)
+	}
+	return out, nil
 }
 
 // defaultAdvertise picks the first private, non-loopback IPv4 address.

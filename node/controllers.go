@@ -51,8 +51,8 @@ func (a *Agent) startControllers() {
 	trigger, cancel := a.gossip.Subscribe()
 	nc := &placement.NodeController{
 		Members: a.placementMembers, State: a.store, Writer: a, IsLeader: a.raft.IsLeader,
-		Clock: a.cfg.Clock, Logger: a.log, Interval: 5 * time.Second, Trigger: trigger,
-		ClusterCIDR: a.cfg.ClusterCIDR,
+		Clock: a.cfg.Clock, Logger: a.log, Interval: time.Second, Trigger: trigger,
+		ClusterCIDR: a.cfg.ClusterCIDR, Grace: a.cfg.NodeGrace,
 	}
 	a.goLoop(func(ctx context.Context) { defer cancel(); nc.Run(ctx) })
 
@@ -70,6 +70,7 @@ func (a *Agent) startControllers() {
 		Clock: a.cfg.Clock, Logger: a.log, Interval: time.Second, Trigger: podsChanged,
 	}
 	a.goLoop(binder.Run)
+	a.startWorkloadControllers()
 }
 
 var _ placement.Reader = (*consensus.Store)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"log/slog"
 	"strconv"
 	"time"
@@ -130,7 +131,7 @@ func podAvailable(p *api.Pod, minReady time.Duration, now time.Time) (ok bool, w
 // newPod makes a pod from an owner's template.
 func newPod(owner api.Object, tmpl *api.PodTemplateSpec, name string) *api.Pod {
 	p := &api.Pod{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Pod"}}
-	t := api.Copy(&api.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec})
+	t := deepCopy(*tmpl)
 	p.ObjectMeta = api.ObjectMeta{
 		Name: name, Namespace: owner.GetObjectMeta().Namespace,
 		Labels: t.Labels, Annotations: t.Annotations,
@@ -177,4 +178,18 @@ func replicas(r *int32) int32 {
 func exists(state Reader, key api.Key) bool {
 	_, err := state.Get(key)
 	return err == nil
+}
+
+// deepCopy copies a value through its JSON encoding, as api.Copy does for
+// whole objects.
+func deepCopy[T any](v T) T {
+	var out T
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("placement: copy: " + err.Error())
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic("placement: copy: " + err.Error())
+	}
+	return out
 }

@@ -49,6 +49,9 @@ type NodeController struct {
 	// ClusterCIDR is where each Node's spec.podCIDR (a /24) comes from.
 	// The zero prefix hands out none.
 	ClusterCIDR netip.Prefix
+	// Grace is how long gossip must report a node failed before its Node
+	// turns NotReady (and its pods are replaced elsewhere).
+	Grace time.Duration
 }
 
 // Run makes passes until ctx ends.
@@ -75,7 +78,7 @@ func (c *NodeController) Run(ctx context.Context) {
 
 // Pass converges Node objects on the members, in one command.
 func (c *NodeController) Pass(ctx context.Context) error {
-	changes := PlanNodes(c.Clock.Now(), c.Members(), c.State, c.ClusterCIDR)
+	changes := PlanNodes(c.Clock.Now(), c.Members(), c.State, c.ClusterCIDR, c.Grace)
 	if len(changes) == 0 {
 		return nil
 	}
@@ -84,8 +87,10 @@ func (c *NodeController) Pass(ctx context.Context) error {
 
 // PlanNodes computes the Node writes that bring the state in line with the
 // members, giving each Node without one a pod CIDR from clusterCIDR (none
-// when it is the zero prefix). It is pure apart from reading state.
-func PlanNodes(now time.Time, members []Member, state Reader, clusterCIDR netip.Prefix) []Change {
+// when it is the zero prefix). A member gossip reports failed turns its
+// Node's Ready condition Unknown once it has been failed for grace. It is
+// pure apart from reading state.
+func PlanNodes(now time.Time, members []Member, state Reader, clusterCIDR netip.Prefix, grace time.Duration) []Change {
 	members = slices.Clone(members)
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
 	var changes []Change
@@ -106,7 +111,7 @@ func PlanNodes(now time.Time, members []Member, state Reader, clusterCIDR netip.
 		if cur != nil {
 			old = cur.(*api.Node)
 		}
-		want := desiredNode(now, m, old)
+		want := desiredNode(now, m, old, grace)
 		if want.Spec.PodCIDR == "" && cidrs != nil {
 			if p, ok := cidrs.take(); ok {
 				want.Spec.PodCIDR = p.String()
@@ -124,7 +129,7 @@ func PlanNodes(now time.Time, members []Member, state Reader, clusterCIDR netip.
 // member it belongs to.
 const nodeIDLabel = "shoal.dev/node-id"
 
-func desiredNode(now time.Time, m Member, old *api.Node) *api.Node {
+func desiredNode(now time.Time, m Member, old *api.Node, grace time.Duration) *api.Node {
 	n := &api.Node{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Node"}}
 	if old != nil {
 		n = api.Copy(old)
@@ -154,7 +159,14 @@ func desiredNode(now time.Time, m Member, old *api.Node) *api.Node {
 	n.Status.NodeInfo.OperatingSystem = runtime.GOOS
 	n.Status.NodeInfo.Architecture = runtime.GOARCH
 	ready := api.NodeCondition{Type: "Ready", Status: "True", Reason: "NodeAlive", Message: "gossip reports the node alive"}
-	if !m.Alive {
+	if !m.Alive && now.Sub(m.Since) < grace && old != nil {
+		// Failed, but not for long enough: a blip, or a restart.
+		for _, c := range old.Status.Conditions {
+			if c.Type == "Ready" {
+				ready = c
+			}
+		}
+	} else if !m.Alive {
 		ready = api.NodeCondition{Type: "Ready", Status: "Unknown", Reason: "NodeStatusUnknown", Message: "gossip reports the node failed"}
 	}
 	ready.LastTransitionTime = api.NewTime(now)

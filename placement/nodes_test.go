@@ -48,7 +48,7 @@ func TestPlanNodes(t *testing.T) {
 			Labels: map[string]string{"topology.kubernetes.io/zone": "a"}, Resources: map[string]int64{"nvidia.com/gpu": 4}},
 		{Name: "n2", ID: "id2", Address: "10.0.0.2", Alive: true, CPUMillis: 1000, MemoryBytes: 1 << 30},
 	}
-	changes := placement.PlanNodes(now, members, st, netip.Prefix{})
+	changes := placement.PlanNodes(now, members, st, netip.Prefix{}, 0)
 	if len(changes) != 2 {
 		t.Fatalf("first pass: %d changes, want a Node per member", len(changes))
 	}
@@ -58,11 +58,11 @@ func TestPlanNodes(t *testing.T) {
 	if gpu.Value() != 4 || n1.Status.Capacity.Cpu().MilliValue() != 2000 || n1.Labels["topology.kubernetes.io/zone"] != "a" {
 		t.Fatalf("n1 = %+v", n1.Status)
 	}
-	if c := placement.PlanNodes(now.Add(time.Minute), members, st, netip.Prefix{}); len(c) != 0 {
+	if c := placement.PlanNodes(now.Add(time.Minute), members, st, netip.Prefix{}, 0); len(c) != 0 {
 		t.Fatalf("a second pass with nothing new changed %d nodes", len(c))
 	}
 	members[1].Alive = false
-	changes = placement.PlanNodes(now.Add(2*time.Minute), members, st, netip.Prefix{})
+	changes = placement.PlanNodes(now.Add(2*time.Minute), members, st, netip.Prefix{}, 0)
 	if len(changes) != 1 {
 		t.Fatalf("a failed member: %d changes", len(changes))
 	}
@@ -72,7 +72,7 @@ func TestPlanNodes(t *testing.T) {
 		t.Fatalf("n2 Ready = %+v", ready)
 	}
 	members[1].Left = true
-	st.apply(placement.PlanNodes(now.Add(3*time.Minute), members, st, netip.Prefix{}))
+	st.apply(placement.PlanNodes(now.Add(3*time.Minute), members, st, netip.Prefix{}, 0))
 	if _, ok := st[api.Key{Kind: "Node", Name: "n2"}]; ok {
 		t.Fatal("the Node of a member that left was kept")
 	}

@@ -28,6 +28,7 @@ type agentFlags struct {
 	logFormat        string
 	deadVoterTimeout time.Duration
 	clusterCIDR      string
+	registryMirrors  []string
 }
 
 func newAgentCmd() *cobra.Command {
@@ -68,7 +69,10 @@ any member with --join and passes that token with --token or --token-file.`,
 	fl.StringVar(&f.configFile, "config", "", "YAML file of flag values (keys are flag names); flags on the command line win")
 	fl.StringVar(&f.cfg.Containerd, "containerd", node.ContainerdAuto, "auto (run the node's own containerd when root with containerd installed), supervise, or off")
 	fl.StringVar(&f.cfg.ContainerdSocket, "containerd-socket", "", "use an existing containerd at this socket instead of the node's own")
+	fl.StringArrayVar(&f.registryMirrors, "registry-mirror", nil, "HOST=URL: pull images of registry HOST from mirror URL first, such as docker.io=https://mirror.example:5000 (repeatable; tried in order, then HOST itself)")
+	fl.StringArrayVar(&f.cfg.InsecureRegistries, "insecure-registry", nil, "registry host or host:port to pull from over plain HTTP (repeatable)")
 	fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod addresses of the whole cluster; every node gets a /24 of it (give every node the same value)")
+	fl.DurationVar(&f.cfg.NodeGrace, "node-grace", 3*time.Second, "how long a node may be unreachable before it is NotReady and its pods are replaced elsewhere")
 	fl.StringVar(&f.cfg.ClusterDomain, "cluster-domain", "cluster.local", "DNS domain of services and pods")
 	fl.BoolVar(&f.cfg.InsecureDev, "insecure-dev", false, "turn off TLS, authentication and secret encryption (local experiments only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -147,6 +151,9 @@ func (f *agentFlags) run() error {
 		return err
 	}
 	if f.cfg.Resources, err = parseResources(f.resources); err != nil {
+		return err
+	}
+	if f.cfg.RegistryMirrors, err = node.ParseRegistryMirrors(f.registryMirrors); err != nil {
 		return err
 	}
 	if f.tokenFile != "" {
