@@ -79,10 +79,15 @@ func newStatusCmd(cf *clientFlags) *cobra.Command {
 }
 
 func newNodeCmd(cf *clientFlags) *cobra.Command {
-	node := &cobra.Command{Use: "node", Short: "Act on the node the CLI talks to"}
+	node := &cobra.Command{Use: "node", Short: "Cordon, uncordon or drain a node; leave the cluster"}
+	node.AddCommand(
+		newCordonCmd(cf, "cordon", "Mark a node unschedulable: no new pods go there", "cordoned", true),
+		newCordonCmd(cf, "uncordon", "Mark a node schedulable again", "uncordoned", false),
+		newDrainCmd(cf),
+	)
 	node.AddCommand(&cobra.Command{
 		Use:   "leave",
-		Short: "Leave the cluster for good: hand over leadership, leave Raft and gossip, stop the agent",
+		Short: "Make the node the CLI talks to leave the cluster for good: hand over leadership, leave Raft and gossip, stop the agent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 45*time.Second)

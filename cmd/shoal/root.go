@@ -109,6 +109,7 @@ func newRoot() *cobra.Command {
 		newDescribeCmd(cf),
 		newDeleteCmd(cf),
 		newScaleCmd(cf),
+		newRolloutCmd(cf),
 		newLogsCmd(cf), newExecCmd(cf),
 		newImageCmd(cf),
 		newTokenCmd(cf),
