@@ -1,11 +1,13 @@
 // Package runtime is shoal's node-side half: the kubelet. On each node it
 // owns the containers, in containerd namespace "shoal", of the pods whose
 // spec.nodeName is this node, and nothing else in that namespace survives a
-// reconcile pass. It will hold the pod reconciler, images, CNI pod networking
-// and routes, probes and logs; today it holds the foundations:
+// reconcile pass. It holds:
 //
-//   - Runtime, the seam between the reconciler and containerd: six calls,
-//     each idempotent (see their comments), safe for concurrent use.
+//   - Reconciler, the pod reconciler (below), with the Prober that runs
+//     liveness, readiness and startup probes.
+//   - Runtime, the seam between the reconciler and containerd (images,
+//     containers, exec, logs), each call idempotent (see their comments)
+//     and safe for concurrent use.
 //   - Fake, an in-memory Runtime with an injected clock, for unit tests.
 //   - Containerd, the Runtime on a containerd daemon (client v1.7, daemon
 //     1.6 or later): images pulled or imported (ImportArchive) and unpacked
@@ -18,14 +20,21 @@
 //   - Supervisor, which runs the node's own containerd as a child process
 //     (config, root, state and socket under one directory), restarts it with
 //     back-off if it dies and stops it with the agent, in the manner of k3s.
+//   - ReadLog and RotateLog for container logs (`shoal logs`).
 //
-// The reconciler (to come) is level-triggered: events only mark pods dirty;
-// each pass lists what containerd holds (Runtime.List), compares it with the
-// pods assigned to this node and converges. It never keeps state that it
+// The reconciler is level-triggered: changes only wake it; each pod has a
+// worker that lists what containerd holds for it (Runtime.List), plans the
+// pass with a pure function of the pod and its containers (podView.plan:
+// init containers in order, sidecars, restart policies with crash-loop
+// back-off, liveness kills) and converges. It never keeps state that it
 // cannot rebuild from List, so an agent restart adopts running containers
-// instead of restarting them. Containers carry their pod's identity in
-// labels (LabelPodUID and friends), and their ID is derived from (pod UID,
-// container name, attempt), so creating the same container twice is harmless.
+// instead of restarting them: containers carry their pod's identity, the
+// back-off delay and the grace period in labels, and their ID is derived
+// from (pod UID, container name, attempt), so creating the same container
+// twice is harmless. Containers, networks and files of pods no longer
+// assigned here (deleted, or moved while this node was cut off) are
+// stopped and removed. Statuses go out in batches, one write per
+// StatusBatch, and only when they changed.
 //
 // Pod network: PodNetwork gives each pod a network namespace (bind-mounted
 // at /var/run/netns/shoal-..., joined by all its containers) and an IP from
