@@ -13,6 +13,7 @@ const module = "github.com/shoal-dev/shoal/"
 var allowedDeps = map[string][]string{
 	"api":                     {},
 	"clock":                   {},
+	"devnet":                  {},
 	"pki":                     {},
 	"placement/placementtest": {"api", "clock", "placement"},
 	"runtime/runtimetest":     {"api", "clock", "runtime"},
@@ -22,7 +23,7 @@ var allowedDeps = map[string][]string{
 	"runtime":                 {"api", "clock"},
 	"dns":                     {"api", "clock"},
 	"node":                    {"api", "clock", "pki", "gossip", "consensus", "placement", "runtime", "dns"},
-	"cmd/shoal":               {"api", "clock", "pki", "node", "gossip", "consensus", "placement", "runtime", "dns"},
+	"cmd/shoal":               {"api", "clock", "pki", "node", "gossip", "consensus", "placement", "runtime", "dns", "devnet", "integration/testimage"},
 }
 
 func TestPackageDependencies(t *testing.T) {

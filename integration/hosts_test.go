@@ -3,26 +3,24 @@ package integration
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/shoal-dev/shoal/devnet"
 	"github.com/shoal-dev/shoal/integration/testimage"
 )
 
-// A testNet is a private network of test hosts on this machine: a bridge in
-// the test's network namespace and, per host, a network namespace joined to
-// it by a veth pair. Each host runs its own agent and containerd inside its
-// namespace, so pod bridges, routes and iptables rules stay inside it and
-// vanish with it.
+// A testNet is a private network of test hosts on this machine (see
+// package devnet): each host runs its own agent and containerd inside its
+// own network namespace.
 type testNet struct {
-	t      *testing.T
-	id     string // short and unique, for link and namespace names
-	subnet int    // hosts are 10.99.<subnet>.<n>
-	bridge string
-	hosts  int
+	t *testing.T
+	devnet.Network
+	hosts int
 }
 
 // needPods skips a test unless this machine can run pods: root, containerd
@@ -38,56 +36,43 @@ func needPods(t *testing.T) {
 	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
 		t.Fatal("needs the CNI plugins: apt-get install -y containernetworking-plugins")
 	}
-}
-
-func sh(t testing.TB, cmd string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(cmd, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", cmd, strings.Join(args, " "), err, out)
+	if err := devnet.Check(); err != nil {
+		t.Fatal(err)
 	}
-	return string(out)
 }
 
 func newTestNet(t *testing.T) *testNet {
 	t.Helper()
-	n := &testNet{t: t, id: fmt.Sprintf("%04x", rand.IntN(0xffff)), subnet: 100 + rand.IntN(150)}
-	n.bridge = "shtb" + n.id
-	sh(t, "ip", "link", "add", n.bridge, "type", "bridge")
-	t.Cleanup(func() { exec.Command("ip", "link", "del", n.bridge).Run() })
-	sh(t, "ip", "addr", "add", fmt.Sprintf("10.99.%d.254/24", n.subnet), "dev", n.bridge)
-	sh(t, "ip", "link", "set", n.bridge, "up")
+	n := &testNet{t: t, Network: devnet.Network{
+		Name:   fmt.Sprintf("sht%04x", rand.IntN(0xffff)),
+		Subnet: netip.MustParsePrefix(fmt.Sprintf("10.99.%d.0/24", 100+rand.IntN(150))),
+	}}
+	t.Cleanup(func() { n.Destroy() })
+	if err := n.Create(); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 
 // host is one test host: its namespace and address.
 type host struct {
+	devnet.Host
 	netns string
 	ip    string
 }
 
 // nsenter runs a command inside the host's network namespace.
-func (h host) nsenter(args ...string) *exec.Cmd {
-	return exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + h.netns}, args...)...)
-}
+func (h host) nsenter(args ...string) *exec.Cmd { return h.Command(args[0], args[1:]...) }
 
 // addHost makes the next host.
 func (n *testNet) addHost() host {
 	n.t.Helper()
 	n.hosts++
-	h := host{netns: fmt.Sprintf("shoalt-%s-%d", n.id, n.hosts), ip: fmt.Sprintf("10.99.%d.%d", n.subnet, n.hosts)}
-	veth := fmt.Sprintf("sht%s%d", n.id, n.hosts)
-	sh(n.t, "ip", "netns", "add", h.netns)
-	n.t.Cleanup(func() { exec.Command("ip", "netns", "del", h.netns).Run() })
-	sh(n.t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.netns)
-	sh(n.t, "ip", "link", "set", veth, "master", n.bridge, "up")
-	in := func(args ...string) {
-		sh(n.t, "nsenter", append([]string{"--net=/var/run/netns/" + h.netns}, args...)...)
+	h, err := n.AddHost(n.hosts)
+	if err != nil {
+		n.t.Fatal(err)
 	}
-	in("ip", "addr", "add", h.ip+"/24", "dev", "eth0")
-	in("ip", "link", "set", "eth0", "up")
-	in("ip", "link", "set", "lo", "up")
-	return h
+	return host{Host: h, netns: h.NetNS, ip: h.IP.String()}
 }
 
 // startPodAgent runs an agent that runs pods, with its own containerd, in

@@ -1,0 +1,157 @@
+// Package devnet makes machines out of network namespaces: a bridge in the
+// caller's namespace and, for each host, a network namespace joined to the
+// bridge by a veth pair, with its own address. `shoal dev` and the
+// multi-host integration tests run one agent (and its containerd) in each
+// host, so pod bridges, routes and iptables rules stay inside the host and
+// vanish with it. Faults between hosts (partitions) are iptables rules
+// inside the hosts, so they need no bridge netfilter.
+//
+// Everything here shells out to iproute2, iptables and nsenter, needs root,
+// and is idempotent: creating what exists and removing what is gone are not
+// errors, so a crashed run can always be cleaned up by running Destroy.
+// Processes are entered into a host with nsenter --net, not `ip netns
+// exec`, which would remount /sys and hide the cgroup mounts from runc.
+package devnet
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Network is a set of hosts on one bridge. Name prefixes every link and
+// namespace it makes, so two Networks with different names never collide.
+type Network struct {
+	Name   string       // short: link names have at most 15 characters
+	Subnet netip.Prefix // an IPv4 /24; hosts get .1, .2, ...; the bridge .254
+}
+
+// Host is one host of a Network.
+type Host struct {
+	Index int
+	NetNS string // the namespace's name, under /var/run/netns
+	Veth  string // the host's end of the pair in the caller's namespace
+	IP    netip.Addr
+}
+
+// Bridge is the bridge's link name.
+func (n *Network) Bridge() string { return n.Name + "br" }
+
+// BridgeIP is the caller's address on the bridge.
+func (n *Network) BridgeIP() netip.Addr { return n.addr(254) }
+
+func (n *Network) addr(i int) netip.Addr {
+	b := n.Subnet.Masked().Addr().As4()
+	b[3] = byte(i)
+	return netip.AddrFrom4(b)
+}
+
+// Host describes host i (1-based) without creating it.
+func (n *Network) Host(i int) Host {
+	return Host{Index: i, NetNS: fmt.Sprintf("%s-h%d", n.Name, i), Veth: fmt.Sprintf("%sv%d", n.Name, i), IP: n.addr(i)}
+}
+
+func run(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Check says what this machine lacks to make hosts.
+func Check() error {
+	if os.Geteuid() != 0 {
+		return errors.New("making hosts needs root (network namespaces, bridges, iptables)")
+	}
+	for _, tool := range []string{"ip", "iptables", "nsenter"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is missing: apt-get install -y iproute2 iptables util-linux", tool)
+		}
+	}
+	return nil
+}
+
+// Create makes the bridge, with the caller's address on it.
+func (n *Network) Create() error {
+	if !n.Subnet.Addr().Is4() || n.Subnet.Bits() != 24 {
+		return fmt.Errorf("devnet %s: subnet %s must be an IPv4 /24", n.Name, n.Subnet)
+	}
+	if len(n.Bridge()) > 15 {
+		return fmt.Errorf("devnet %s: name too long for a link name; use at most 13 characters", n.Name)
+	}
+	if err := run("ip", "link", "add", n.Bridge(), "type", "bridge"); err != nil && !strings.Contains(err.Error(), "File exists") {
+		return err
+	}
+	if err := run("ip", "addr", "replace", n.BridgeIP().String()+"/24", "dev", n.Bridge()); err != nil {
+		return err
+	}
+	return run("ip", "link", "set", n.Bridge(), "up")
+}
+
+// AddHost makes host i: its namespace, veth pair and address.
+func (n *Network) AddHost(i int) (Host, error) {
+	h := n.Host(i)
+	if err := run("ip", "netns", "add", h.NetNS); err != nil && !strings.Contains(err.Error(), "File exists") {
+		return h, err
+	}
+	if err := run("ip", "link", "add", h.Veth, "type", "veth", "peer", "name", "eth0", "netns", h.NetNS); err != nil && !strings.Contains(err.Error(), "File exists") {
+		return h, err
+	}
+	steps := [][]string{
+		{"ip", "link", "set", h.Veth, "master", n.Bridge(), "up"},
+		h.Args("ip", "addr", "replace", h.IP.String()+"/24", "dev", "eth0"),
+		h.Args("ip", "link", "set", "eth0", "up"),
+		h.Args("ip", "link", "set", "lo", "up"),
+	}
+	for _, s := range steps {
+		if err := run(s[0], s[1:]...); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}
+
+// Args is the command line that runs name with args inside the host.
+func (h Host) Args(name string, args ...string) []string {
+	return append([]string{"nsenter", "--net=/var/run/netns/" + h.NetNS, name}, args...)
+}
+
+// Command runs name with args inside the host's network namespace.
+func (h Host) Command(name string, args ...string) *exec.Cmd {
+	a := h.Args(name, args...)
+	return exec.Command(a[0], a[1:]...)
+}
+
+// RemoveHost deletes host i's namespace (its end of the veth goes with it).
+func (n *Network) RemoveHost(i int) error {
+	h := n.Host(i)
+	if err := run("ip", "netns", "del", h.NetNS); err != nil && !strings.Contains(err.Error(), "No such file") {
+		return err
+	}
+	if err := run("ip", "link", "del", h.Veth); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+		return err
+	}
+	return nil
+}
+
+// Destroy removes every host namespace of the network and the bridge.
+func (n *Network) Destroy() error {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	var errs []error
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], n.Name+"-h") {
+			if err := run("ip", "netns", "del", f[0]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := run("ip", "link", "del", n.Bridge()); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
