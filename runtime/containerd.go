@@ -93,6 +93,9 @@ func socketPath(dir string) string {
 // Socket is the address of containerd's gRPC socket.
 func (s *Supervisor) Socket() string { return s.socket }
 
+// LogPath is the file containerd's own output is appended to.
+func (s *Supervisor) LogPath() string { return filepath.Join(s.dir, "containerd.log") }
+
 // ConfigPath is the config file Start writes.
 func (s *Supervisor) ConfigPath() string { return filepath.Join(s.dir, "config.toml") }
 
@@ -147,10 +150,16 @@ func (s *Supervisor) Start(ctx context.Context) error {
 // spawnLocked starts one containerd process. s.mu is held.
 func (s *Supervisor) spawnLocked(bin string) error {
 	cmd := exec.Command(bin, "--config", s.ConfigPath())
-	w := &lineLogger{logger: s.logger}
-	cmd.Stdout, cmd.Stderr = w, w
-	// A shim that inherited the pipe must not hold up Wait.
-	cmd.WaitDelay = 2 * time.Second
+	// containerd's output goes to a file, not a pipe to the agent: shims
+	// inherit it, and a shim that wrote to a pipe whose reader (a stopped
+	// agent) is gone would die of SIGPIPE and take its container's state
+	// with it.
+	logf, err := os.OpenFile(s.LogPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("containerd supervisor: %w", err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid: true, // a ^C to the agent is the agent's to handle
 		// If the agent dies without Stop, containerd dies too, so the
@@ -288,32 +297,4 @@ func (s *Supervisor) Stop() error {
 	}
 	<-exited
 	return nil
-}
-
-// lineLogger logs what containerd writes, one debug record a line.
-type lineLogger struct {
-	logger *slog.Logger
-	mu     sync.Mutex
-	buf    []byte
-}
-
-func (w *lineLogger) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			break
-		}
-		if line := bytes.TrimSpace(w.buf[:i]); len(line) > 0 {
-			w.logger.Debug(string(line))
-		}
-		w.buf = w.buf[i+1:]
-	}
-	if len(w.buf) > 64<<10 { // a runaway line: log what we have
-		w.logger.Debug(string(w.buf))
-		w.buf = nil
-	}
-	return len(p), nil
 }

@@ -207,10 +207,8 @@ func (v *podView) keepRunning(p *podPlan, c *api.Container, init bool, st *Conta
 	case st == nil || st.State == StateCreated:
 		v.startNext(p, c, init, st)
 		return true
-	case st.State == StateRunning, st.State == StateUnknown:
-		if st.State == StateRunning {
-			v.checkLiveness(p, c, st)
-		}
+	case st.State == StateRunning:
+		v.checkLiveness(p, c, st)
 		return true
 	}
 	policy := v.pod.Spec.RestartPolicy

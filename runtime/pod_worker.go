@@ -94,9 +94,16 @@ func (w *podWorker) list(ctx context.Context) (map[string][]ContainerStatus, err
 	}
 	out := map[string][]ContainerStatus{}
 	for _, c := range all {
-		if c.PodUID == w.uid {
-			out[c.Name] = append(out[c.Name], c)
+		if c.PodUID != w.uid {
+			continue
 		}
+		if c.State == StateUnknown {
+			// Started, but its process is gone without a trace (the node
+			// rebooted, its shim died): it ended, and runs again as its
+			// restart policy says.
+			c.State, c.ExitCode = StateExited, 137
+		}
+		out[c.Name] = append(out[c.Name], c)
 	}
 	for _, cs := range out {
 		sort.Slice(cs, func(i, j int) bool { return cs[i].Attempt < cs[j].Attempt })

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/spf13/cobra"
 )
@@ -28,31 +31,7 @@ func newImageCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			url := cl.Base + "/v1/images"
-			if all {
-				url += "?allNodes=true"
-			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, url, f)
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/x-tar")
-			var results []node.ImageImportResult
-			if _, err := cl.DoRequest(req, &results); err != nil {
-				return err
-			}
-			var failed []string
-			for _, r := range results {
-				if r.Error != "" {
-					failed = append(failed, r.Node+": "+r.Error)
-					continue
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: imported %s\n", r.Node, strings.Join(r.Images, ", "))
-			}
-			if len(failed) > 0 {
-				return fmt.Errorf("%s", strings.Join(failed, "\n"))
-			}
-			return nil
+			return importImage(cmd.Context(), cl, f, all, cmd.OutOrStdout())
 		},
 	}
 	imp.Flags().BoolVar(&all, "all-nodes", false, "import on every live node")
@@ -90,4 +69,34 @@ func newImageCmd(cf *clientFlags) *cobra.Command {
 	}
 	c.AddCommand(imp, ls)
 	return c
+}
+
+// importImage uploads an image archive to the node cl talks to, or with
+// all to every live node, and reports what each node imported.
+func importImage(ctx context.Context, cl *api.Client, archive io.Reader, all bool, out io.Writer) error {
+	url := cl.Base + "/v1/images"
+	if all {
+		url += "?allNodes=true"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, archive)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-tar")
+	var results []node.ImageImportResult
+	if _, err := cl.DoRequest(req, &results); err != nil {
+		return err
+	}
+	var failed []string
+	for _, r := range results {
+		if r.Error != "" {
+			failed = append(failed, r.Node+": "+r.Error)
+			continue
+		}
+		fmt.Fprintf(out, "%s: imported %s\n", r.Node, strings.Join(r.Images, ", "))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%s", strings.Join(failed, "\n"))
+	}
+	return nil
 }

@@ -99,6 +99,7 @@ func newRoot() *cobra.Command {
 	cf.add(root)
 	root.AddCommand(
 		newAgentCmd(),
+		newDevCmd(),
 		newMembersCmd(cf),
 		newStatusCmd(cf),
 		newNodeCmd(cf),
@@ -111,6 +112,7 @@ func newRoot() *cobra.Command {
 		newScaleCmd(cf),
 		newRolloutCmd(cf),
 		newLogsCmd(cf), newExecCmd(cf),
+		newTopCmd(cf),
 		newImageCmd(cf),
 		newTokenCmd(cf),
 		&cobra.Command{
