@@ -219,10 +219,20 @@ func (n *Raft) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
 		timeout = time.Until(dl)
 	}
 	f := n.r.Apply(cmd, timeout)
-	if err := f.Error(); err != nil {
-		return nil, 0, applyError(err)
+	// hashicorp/raft never answers a future still queued when it shuts
+	// down, so the wait ends with ctx too (agent shutdown cancels it).
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, 0, applyError(err)
+		}
+		return f.Response(), f.Index(), nil
+	case <-ctx.Done():
+		return nil, 0, api.NewError(api.ReasonServiceUnavailable,
+			"the write was not confirmed before the request ended (%v); it may or may not have been applied: read the object and retry if needed", ctx.Err())
 	}
-	return f.Response(), f.Index(), nil
 }
 
 func applyError(err error) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/placement"
 )
 
 // ApplyRequest carries the objects of one `shoal apply`.
@@ -168,6 +169,7 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 			if p, ok := obj.(*api.Pod); ok && p.Spec.NodeName == "" {
 				p.Spec.NodeName = cur.(*api.Pod).Spec.NodeName // the scheduler's binding stays
 			}
+			keepSystemAnnotations(cur, obj)
 			if unchanged(a.present(cur), obj) {
 				result.Action = "unchanged"
 				results = append(results, result)
@@ -213,6 +215,24 @@ func keepSystemFields(cur, obj api.Object) {
 	m, c := obj.GetObjectMeta(), cur.GetObjectMeta()
 	m.UID, m.CreationTimestamp, m.ResourceVersion = c.UID, c.CreationTimestamp, c.ResourceVersion
 	api.CopyStatus(cur, obj)
+}
+
+// systemAnnotations are written by controllers, not by users: an apply or
+// an update that leaves them out keeps them.
+var systemAnnotations = []string{placement.AnnotationRevision}
+
+func keepSystemAnnotations(cur, obj api.Object) {
+	m, c := obj.GetObjectMeta(), cur.GetObjectMeta()
+	for _, k := range systemAnnotations {
+		if v, ok := c.Annotations[k]; ok {
+			if _, set := m.Annotations[k]; !set {
+				if m.Annotations == nil {
+					m.Annotations = map[string]string{}
+				}
+				m.Annotations[k] = v
+			}
+		}
+	}
 }
 
 // unchanged reports whether applying obj over cur would change nothing a

@@ -232,6 +232,7 @@ func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRe
 			obj, meta = whole, whole.GetObjectMeta()
 		} else {
 			api.CopyStatus(cur, obj)
+			keepSystemAnnotations(cur, obj)
 		}
 		if meta.ResourceVersion == "" {
 			meta.ResourceVersion = cur.GetObjectMeta().ResourceVersion

@@ -186,35 +186,39 @@ func TestCascadesAndNamespaces(t *testing.T) {
 }
 
 // Status is the system's: users' updates keep it, and the status
-// subresource changes nothing else.
+// subresource changes nothing else. (A Service: no controller writes its
+// status, so nothing races the test.)
 func TestStatusSubresource(t *testing.T) {
 	c := secureCluster(t, 1)
 	cl := c.client("n1")
 	ctx := ctxT(t)
-	dir := t.TempDir()
-	if _, err := applyFiles(t, cl, writeManifest(t, dir, "web.yaml", fmt.Sprintf(webYAML, 2))); err != nil {
+	svc := &api.Service{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Service"}}
+	svc.Name, svc.Namespace = "web", "default"
+	svc.Spec.Selector = map[string]string{"app": "web"}
+	svc.Spec.Ports = []api.ServicePort{{Port: 80}}
+	if _, err := cl.Create(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
-	obj, _ := cl.Get(ctx, "Deployment", "default", "web")
-	d := obj.(*api.Deployment)
-	d.Status.ReadyReplicas = 2
-	d.Spec.Replicas = ptr(int32(9)) // must be ignored by /status
-	if _, err := cl.Do(ctx, http.MethodPut, "/apis/apps/v1/namespaces/default/deployments/web/status", d, nil); err != nil {
+	obj, _ := cl.Get(ctx, "Service", "default", "web")
+	s := obj.(*api.Service)
+	s.Status.Conditions = []api.Condition{{Type: "Probed", Status: api.ConditionTrue}}
+	s.Spec.Ports[0].Port = 9 // must be ignored by /status
+	if _, err := cl.Do(ctx, http.MethodPut, "/api/v1/namespaces/default/services/web/status", s, nil); err != nil {
 		t.Fatal(err)
 	}
-	obj, _ = cl.Get(ctx, "Deployment", "default", "web")
-	d = obj.(*api.Deployment)
-	if d.Status.ReadyReplicas != 2 || *d.Spec.Replicas != 2 {
-		t.Fatalf("after a status update: ready %d replicas %d", d.Status.ReadyReplicas, *d.Spec.Replicas)
+	obj, _ = cl.Get(ctx, "Service", "default", "web")
+	s = obj.(*api.Service)
+	if len(s.Status.Conditions) != 1 || s.Spec.Ports[0].Port != 80 {
+		t.Fatalf("after a status update: conditions %v port %d", s.Status.Conditions, s.Spec.Ports[0].Port)
 	}
-	d.Status.ReadyReplicas = 0
-	d.Spec.Replicas = ptr(int32(3))
-	if _, err := cl.Update(ctx, d); err != nil {
+	s.Status.Conditions = nil
+	s.Spec.Ports[0].Port = 81
+	if _, err := cl.Update(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	obj, _ = cl.Get(ctx, "Deployment", "default", "web")
-	if d := obj.(*api.Deployment); d.Status.ReadyReplicas != 2 || *d.Spec.Replicas != 3 {
-		t.Fatalf("a spec update changed the status: ready %d replicas %d", d.Status.ReadyReplicas, *d.Spec.Replicas)
+	obj, _ = cl.Get(ctx, "Service", "default", "web")
+	if s := obj.(*api.Service); len(s.Status.Conditions) != 1 || s.Spec.Ports[0].Port != 81 {
+		t.Fatalf("a spec update changed the status: conditions %v port %d", s.Status.Conditions, s.Spec.Ports[0].Port)
 	}
 }
 
