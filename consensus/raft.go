@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/shoal-dev/shoal/api"
+	"go.etcd.io/bbolt"
 )
 
 // ErrNotLeader is returned by leader-only operations on a follower.
@@ -22,7 +22,7 @@ var ErrNotLeader = errors.New("consensus: not leader")
 // RaftConfig configures one node's Raft instance.
 type RaftConfig struct {
 	ID string // node ID, the Raft server ID
-	// Dir holds the log (wal/) and snapshots/. Empty with InMemory set.
+	// Dir holds raft.db and snapshots/. Empty with InMemory set.
 	Dir string
 	// BindAddr is the host:port the TCP transport listens on; AdvertiseAddr is
 	// what other nodes dial (defaults to BindAddr).
@@ -45,7 +45,7 @@ type RaftConfig struct {
 type Raft struct {
 	r         *raft.Raft
 	fsm       *FSM
-	logStore  *walStore
+	bolt      *raftboltdb.BoltStore
 	transport raft.Transport
 	id        string
 	addr      string
@@ -89,10 +89,10 @@ func orDuration(d, def time.Duration) time.Duration {
 }
 
 type raftStores struct {
-	logs     raft.LogStore
-	stable   raft.StableStore
-	snaps    raft.SnapshotStore
-	logStore *walStore
+	logs   raft.LogStore
+	stable raft.StableStore
+	snaps  raft.SnapshotStore
+	bolt   *raftboltdb.BoltStore
 }
 
 func openStores(c *RaftConfig) (*raftStores, error) {
@@ -103,34 +103,29 @@ func openStores(c *RaftConfig) (*raftStores, error) {
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("consensus: create raft dir: %w", err)
 	}
-	walDir := filepath.Join(c.Dir, "wal")
-	if err := os.MkdirAll(walDir, 0o700); err != nil {
-		return nil, err
-	}
-	// raft-wal's Close leaves its meta store open; own it to close it.
-	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(walDir, wal.WithMetaStore(meta), wal.WithLogger(NewHCLogger(c.Logger, "raft-wal")))
+	bolt, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(c.Dir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+	})
 	if err != nil {
-		meta.Close()
-		return nil, fmt.Errorf("consensus: open %s: %w (is another agent using this --data-dir?)", walDir, err)
+		return nil, fmt.Errorf("consensus: open %s: %w (is another agent using this --data-dir?)", filepath.Join(c.Dir, "raft.db"), err)
 	}
-	logStore := &walStore{WAL: w, meta: meta}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.Dir, 2, NewHCLogger(c.Logger, "raft-snapshots"))
 	if err != nil {
-		logStore.Close()
+		bolt.Close()
 		return nil, fmt.Errorf("consensus: open snapshots: %w", err)
 	}
-	cached, err := raft.NewLogCache(1024, logStore)
+	cached, err := raft.NewLogCache(1024, bolt)
 	if err != nil {
-		logStore.Close()
+		bolt.Close()
 		return nil, err
 	}
-	return &raftStores{logs: cached, stable: logStore, snaps: snaps, logStore: logStore}, nil
+	return &raftStores{logs: cached, stable: bolt, snaps: snaps, bolt: bolt}, nil
 }
 
 func (s *raftStores) close() {
-	if s.logStore != nil {
-		s.logStore.Close()
+	if s.bolt != nil {
+		s.bolt.Close()
 	}
 }
 
@@ -184,7 +179,7 @@ func NewRaft(c RaftConfig, fsm *FSM) (*Raft, error) {
 		stores.close()
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
-	return &Raft{r: r, fsm: fsm, logStore: stores.logStore, transport: trans, id: c.ID, addr: string(trans.LocalAddr()), logger: c.Logger}, nil
+	return &Raft{r: r, fsm: fsm, bolt: stores.bolt, transport: trans, id: c.ID, addr: string(trans.LocalAddr()), logger: c.Logger}, nil
 }
 
 // Raw exposes the underlying raft instance to the agent's wiring.
@@ -277,8 +272,8 @@ func (n *Raft) Shutdown() error {
 	if c, ok := n.transport.(raft.WithClose); ok {
 		c.Close()
 	}
-	if n.logStore != nil {
-		n.logStore.Close()
+	if n.bolt != nil {
+		n.bolt.Close()
 	}
 	return err
 }
@@ -295,18 +290,4 @@ func newTransport(c *RaftConfig, adv *net.TCPAddr) (raft.Transport, error) {
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 5, Timeout: 10 * time.Second, Logger: logger,
 	}), nil
-}
-
-// walStore is raft-wal's log and stable store with its meta store, closed together.
-type walStore struct {
-	*wal.WAL
-	meta *metadb.BoltMetaDB
-}
-
-func (w *walStore) Close() error {
-	err := w.WAL.Close()
-	if merr := w.meta.Close(); err == nil {
-		err = merr
-	}
-	return err
 }

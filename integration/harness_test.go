@@ -104,6 +104,10 @@ func newAgent(t testing.TB, name, ip, dataDir string, extra ...string) *agent {
 		// Most tests need no pods; those that do ask for a runtime.
 		extra = append(extra, "--containerd", "off")
 	}
+	if !containsArg(extra, "--dns-upstream") {
+		// Agents' DNS never forwards to this machine's resolvers.
+		extra = append(extra, "--dns-upstream", "off")
+	}
 	a := &agent{t: t, name: name, ip: ip, dataDir: dataDir,
 		args:      append([]string{"agent", "--name", name, "--data-dir", dataDir, "--bind", ip, "--log-level", "debug"}, extra...),
 		logPath:   filepath.Join(filepath.Dir(dataDir), name+".log"),
@@ -142,7 +146,7 @@ func (a *agent) start() {
 		if a.cmd.ProcessState != nil {
 			return false, "process exited: " + a.tail()
 		}
-		return err == nil, fmt.Sprint(err)
+		return err == nil, fmt.Sprintf("%v\nlog:\n%s", err, a.tail())
 	})
 }
 
