@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/devnet"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -83,7 +84,8 @@ type agent struct {
 	args    []string
 	cmd     *exec.Cmd
 	logPath string
-	netns   string // the network namespace of the agent's host; "" for this one
+	netns   string      // the network namespace of the agent's host; "" for this one
+	host    devnet.Host // the agent's host, when it runs in one
 	// adminConf is the credential the tests use: the admin.conf written by
 	// the node that bootstrapped the cluster.
 	adminConf string

@@ -81,7 +81,7 @@ func startPodAgent(t *testing.T, name string, h host, dataDir string, extra ...s
 	t.Helper()
 	args := append([]string{"--containerd", "supervise"}, extra...)
 	a := newAgent(t, name, h.ip, dataDir, args...)
-	a.netns = h.netns
+	a.netns, a.host = h.netns, h.Host
 	t.Cleanup(a.stopPods)
 	a.start()
 	return a

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
 )
 
 // podCluster is n hosts, each in its own network namespace with its own
@@ -40,6 +41,7 @@ func startPodCluster(t *testing.T, n int) *podCluster {
 	if out, err := c.agents[0].cli("image", "import", "--all-nodes", archive); err != nil || strings.Count(out, "imported") != n {
 		t.Fatalf("image import --all-nodes: %v\n%s", err, out)
 	}
+	(&cluster{t: t, agents: c.agents}).waitVoters(consensus.TargetVoters(n))
 	return c
 }
 
