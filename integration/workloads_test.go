@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -169,4 +170,22 @@ func TestDeploymentAcrossHosts(t *testing.T) {
 		per, n := spread(pods)
 		return n == 6 && per["n3"] == 0 && len(pods) == 6, describeSpread(per)
 	})
+
+	// n3 comes back: what it ran belongs to others now, so it removes it.
+	victim.start()
+	waitFor(t, 60*time.Second, "n3 to remove the containers of its replaced pods", func() (bool, string) {
+		n, err := victim.containers()
+		return err == nil && n == 0, fmt.Sprintf("%d containers on n3 (%v)", n, err)
+	})
+}
+
+// containers counts the containers in an agent's own containerd, running
+// or not, asking containerd itself.
+func (a *agent) containers() (int, error) {
+	sock := filepath.Join(a.dataDir, "containerd", "containerd.sock")
+	out, err := exec.Command("ctr", "--address", sock, "-n", "shoal", "containers", "ls", "-q").Output()
+	if err != nil {
+		return 0, err
+	}
+	return len(strings.Fields(string(out))), nil
 }

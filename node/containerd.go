@@ -61,6 +61,7 @@ func (a *Agent) startRuntime(ctx context.Context) error {
 		return err
 	}
 	rt.LogDir = filepath.Join(a.cfg.DataDir, "logs")
+	rt.Registry = a.cfg.registry()
 	a.rt = rt
 	a.log.Info("container runtime ready", "containerd", socket)
 	return nil

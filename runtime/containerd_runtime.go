@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/remotes"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
@@ -43,8 +45,8 @@ const DefaultSnapshotter = "overlayfs"
 // Nothing is kept in memory that List cannot rebuild, so a new Containerd
 // on the same socket (an agent restart) drives the old containers.
 //
-// Set LogDir and Snapshotter before the first call; after that every
-// method is safe for concurrent use. Calls on one container ID are
+// Set LogDir, Snapshotter and Registry before the first call; after that
+// every method is safe for concurrent use. Calls on one container ID are
 // serialised; calls on different IDs run in parallel.
 type Containerd struct {
 	// LogDir holds the containers' log files, <id>.log. Start creates it.
@@ -52,10 +54,16 @@ type Containerd struct {
 	LogDir string
 	// Snapshotter defaults to DefaultSnapshotter.
 	Snapshotter string
+	// Registry says where EnsureImage pulls from: mirrors, plain-HTTP
+	// registries. The zero value pulls from each registry over HTTPS.
+	Registry RegistryConfig
 
 	client *containerd.Client
 	logger *slog.Logger
 	locks  idLocks
+
+	resolverOnce sync.Once
+	resolver     remotes.Resolver // built from Registry on the first pull
 
 	oomMu   sync.Mutex
 	oomSeen map[string]bool // container IDs containerd reported OOM-killed
@@ -132,8 +140,10 @@ func normalizeRef(ref string) (string, error) {
 	return n.String(), nil
 }
 
-// EnsureImage implements Runtime. Pulls go to the registry the reference
-// names, over HTTPS, and are unpacked into the snapshotter.
+// EnsureImage implements Runtime. Pulls go to the mirrors Registry gives
+// for the registry the reference names, then to that registry, over HTTPS
+// unless Registry says it is insecure, and are unpacked into the
+// snapshotter. A pull error names the endpoints it tried.
 func (c *Containerd) EnsureImage(ctx context.Context, ref string, policy api.PullPolicy) error {
 	name, err := normalizeRef(ref)
 	if err != nil {
@@ -173,14 +183,17 @@ func (c *Containerd) EnsureImage(ctx context.Context, ref string, policy api.Pul
 		return fmt.Errorf("image %s: imagePullPolicy %q is not Always, IfNotPresent or Never", ref, policy)
 	}
 	start := time.Now()
+	c.resolverOnce.Do(func() { c.resolver = c.Registry.Resolver() })
 	_, err = c.client.Pull(ctx, name,
+		containerd.WithResolver(c.resolver),
 		containerd.WithPullUnpack,
 		containerd.WithPullSnapshotter(c.snapshotter()))
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("image %s: pull: %w", ref, ctx.Err())
 		}
-		return fmt.Errorf("%w: %s: %v", ErrImagePull, ref, err)
+		return fmt.Errorf("%w: %s (tried %s): %v%s", ErrImagePull, ref,
+			strings.Join(c.Registry.endpoints(refHost(name)), ", "), err, pullHint(err))
 	}
 	c.logger.Info("pulled image", "image", name, "took", time.Since(start))
 	return nil

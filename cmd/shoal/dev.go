@@ -122,7 +122,9 @@ goes away with ` + "`shoal dev down`" + `.`,
 		&cobra.Command{Use: "start NODE", Short: "Start a host's agent again", Args: cobra.ExactArgs(1),
 			RunE: withCluster(func(cmd *cobra.Command, c *devCluster, args []string) error { return c.start(cmd, args[0]) })},
 		&cobra.Command{Use: "partition NODE[,NODE...]", Short: "Cut the named hosts off from the others, both ways", Args: cobra.ExactArgs(1),
-			RunE: withCluster(func(cmd *cobra.Command, c *devCluster, args []string) error { return c.partition(cmd.OutOrStdout(), strings.Split(args[0], ",")) })},
+			RunE: withCluster(func(cmd *cobra.Command, c *devCluster, args []string) error {
+				return c.partition(cmd.OutOrStdout(), strings.Split(args[0], ","))
+			})},
 		&cobra.Command{Use: "heal", Short: "Remove every partition", Args: cobra.NoArgs,
 			RunE: withCluster(func(cmd *cobra.Command, c *devCluster, args []string) error { return c.heal(cmd.OutOrStdout()) })},
 		&cobra.Command{Use: "pause NODE SECONDS", Short: "Freeze a host's agent and containerd (SIGSTOP), then thaw them", Args: cobra.ExactArgs(2),
