@@ -18,14 +18,14 @@ import (
 // package devnet): each host runs its own agent and containerd inside its
 // own network namespace.
 type testNet struct {
-	t *testing.T
+	t testing.TB
 	devnet.Network
 	hosts int
 }
 
 // needPods skips a test unless this machine can run pods: root, containerd
 // and the CNI plugins. CI has all three.
-func needPods(t *testing.T) {
+func needPods(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run containerd and make network namespaces")
@@ -41,7 +41,7 @@ func needPods(t *testing.T) {
 	}
 }
 
-func newTestNet(t *testing.T) *testNet {
+func newTestNet(t testing.TB) *testNet {
 	t.Helper()
 	n := &testNet{t: t, Network: devnet.Network{
 		Name:   fmt.Sprintf("sht%04x", rand.IntN(0xffff)),
@@ -77,7 +77,7 @@ func (n *testNet) addHost() host {
 
 // startPodAgent runs an agent that runs pods, with its own containerd, in
 // host h.
-func startPodAgent(t *testing.T, name string, h host, dataDir string, extra ...string) *agent {
+func startPodAgent(t testing.TB, name string, h host, dataDir string, extra ...string) *agent {
 	t.Helper()
 	args := append([]string{"--containerd", "supervise"}, extra...)
 	a := newAgent(t, name, h.ip, dataDir, args...)
@@ -116,7 +116,7 @@ func (a *agent) stopPods() {
 }
 
 // buildTestImage writes the test image archive and returns its path.
-func buildTestImage(t *testing.T) string {
+func buildTestImage(t testing.TB) string {
 	t.Helper()
 	busybox, err := testimage.BusyboxPath()
 	if err != nil {

@@ -104,7 +104,7 @@ func podsAgent(t *testing.T) (*agent, host) {
 }
 
 // waitNode waits until the Node of name has a pod CIDR.
-func (a *agent) waitNode(t *testing.T, name string) {
+func (a *agent) waitNode(t testing.TB, name string) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "node "+name+" to get a pod CIDR", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -117,7 +117,7 @@ func (a *agent) waitNode(t *testing.T, name string) {
 	})
 }
 
-func (a *agent) apply(t *testing.T, manifests string) {
+func (a *agent) apply(t testing.TB, manifests string) {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "m.yaml")
 	os.WriteFile(f, []byte(manifests), 0o644)

@@ -22,7 +22,7 @@ type podCluster struct {
 	agents []*agent
 }
 
-func startPodCluster(t *testing.T, n int) *podCluster {
+func startPodCluster(t testing.TB, n int) *podCluster {
 	t.Helper()
 	needPods(t)
 	archive := buildTestImage(t)
