@@ -26,6 +26,7 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	go.etcd.io/bbolt v1.3.10
 	golang.org/x/sys v0.45.0
+	golang.org/x/term v0.43.0
 	pgregory.net/rapid v1.2.0
 	sigs.k8s.io/yaml v1.6.0
 )

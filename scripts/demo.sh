@@ -1,83 +1,76 @@
 #!/usr/bin/env bash
-# A three-node shoal cluster on this machine's loopback addresses:
-# forms through one seed, takes a write through a follower, loses its leader
-# to kill -9, elects a new one, and keeps every write.
-#   scripts/demo.sh        bring it up and run the demo (leaves it running)
-#   scripts/demo.sh down   stop it and remove its state
+# make demo: three hosts on this machine (network namespaces, each with its
+# own containerd and shoal agent), a web app behind a Service, reached by
+# name from a pod on another host; then a power cut on a host that runs a
+# replica, and the replica replaced and DNS updated, with timings.
+#   scripts/demo.sh        install what is missing, bring it up, run the demo
+#   scripts/demo.sh down   remove everything it made
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STATE=${SHOAL_DEMO_DIR:-$PWD/.demo}
+DIR=${SHOAL_DEMO_DIR:-/var/lib/shoal-demo}
 BIN=$PWD/bin/shoal
 
-down() {
-  if [ -d "$STATE" ]; then
-    for pidf in "$STATE"/*.pid; do
-      [ -e "$pidf" ] && kill -9 "$(cat "$pidf")" 2>/dev/null || true
-    done
-    rm -rf "$STATE"
-  fi
-}
-
-if [ "${1:-}" = "down" ]; then down; echo "demo cluster removed"; exit 0; fi
-if ! command -v curl >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "==> installing curl"; apt-get update -q && apt-get install -y -q curl
-  else
-    echo "the demo needs curl: sudo apt-get install -y curl"; exit 1
-  fi
+if [ "${1:-}" = down ]; then exec "$BIN" dev down --dir "$DIR"; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "the demo makes network namespaces and runs containerd: run it as root (sudo make demo)"; exit 1
+fi
+missing=()
+for p in containerd runc containernetworking-plugins iptables iproute2 util-linux busybox-static; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  apt-get update -q && apt-get install -y -q "${missing[@]}"
 fi
 [ -x "$BIN" ] || { echo "build first: make build"; exit 1; }
-down
-mkdir -p "$STATE"
 
-start() { # name ip [flags...]
-  local name=$1 ip=$2; shift 2
-  "$BIN" agent --name "$name" --data-dir "$STATE/$name" --bind "$ip" "$@" >"$STATE/$name.log" 2>&1 &
-  echo $! >"$STATE/$name.pid"
-  disown
-}
-wait_api() { for _ in $(seq 300); do curl -sfk "https://$1:7948/healthz" >/dev/null && return 0; sleep 0.1; done; echo "agent on $1 did not start; see $STATE"; exit 1; }
-# curl with the admin credential that n1 wrote (the CLI reads it directly).
-creds() {
-  local conf=$STATE/n1/admin.conf
-  for part in ca cert key; do
-    sed -n "/^$part: |/,/^[a-z]*:/p" "$conf" | sed '1d;/^[a-z]*:/d;s/^  //' >"$STATE/admin.$part.pem"
-  done
-}
-api() { curl -sf --cacert "$STATE/admin.ca.pem" --cert "$STATE/admin.cert.pem" --key "$STATE/admin.key.pem" "$@"; }
+now() { date +%s.%N; }
+since() { python3 -c "print(f'{$(now) - $1:.1f}')" 2>/dev/null || echo "?"; }
 
-echo "==> starting n1 on 127.0.0.1 (bootstraps a new cluster)"
-start n1 127.0.0.1; wait_api 127.0.0.1
-for i in 2 3; do
-  echo "==> starting n$i on 127.0.0.$i, joining through n1"
-  start n$i 127.0.0.$i --join 127.0.0.1 --token-file "$STATE/n1/token"; wait_api 127.0.0.$i
+echo "==> three hosts, each with its own containerd and agent, joined into one cluster"
+"$BIN" dev up --nodes 3 --dir "$DIR" | grep -v '^  \|^$' || true
+export SHOAL_SERVER=https://10.77.0.1:7948 SHOAL_CONFIG=$DIR/n1/admin.conf
+"$BIN" get nodes
+
+echo; echo "==> deploying the web app (3 replicas), its Service, and a client pod on n1"
+"$BIN" apply -f examples/demo-web.yaml
+"$BIN" rollout status deployment/web --timeout 120s
+until "$BIN" get pod client 2>/dev/null | grep -q Running; do sleep 0.2; done
+"$BIN" get pods -o wide
+
+echo; echo "==> from the client on n1, http://web:8080 by its short name (service DNS on n1's bridge):"
+for _ in 1 2 3 4 5 6; do
+  printf '    answered by %s\n' "$("$BIN" exec client -- wget -q -O- http://web:8080/)"
 done
-export SHOAL_CONFIG=$STATE/n1/admin.conf
-creds
-echo "==> n1 created the cluster CA and wrote an admin credential to $SHOAL_CONFIG"
-echo "==> waiting for three voters"
-voters() { "$BIN" status 2>/dev/null | sed -n 's/^Voters: *//p' | tr ',' '\n' | grep -c .; }
-for _ in $(seq 600); do [ "$(voters)" = 3 ] && break; sleep 0.1; done
-"$BIN" members
-echo
-echo "==> writing a ConfigMap through follower-or-leader n2"
-api -XPOST https://127.0.0.2:7948/api/v1/namespaces/default/configmaps \
-  -d '{"metadata":{"name":"greeting"},"data":{"hello":"world"}}' >/dev/null && echo "written"
-leader=$("$BIN" status -o json | sed -n 's/.*"name": "\(n[0-9]\)".*/\1/p' | head -1)
-echo "==> kill -9 of the leader, $leader"
-t0=$(date +%s.%N)
-kill -9 "$(cat "$STATE/$leader.pid")"
-survivor=127.0.0.2; [ "$leader" = n2 ] && survivor=127.0.0.3
-until api -XPOST "https://$survivor:7948/api/v1/namespaces/default/configmaps" \
-  -d '{"metadata":{"name":"after-failover"},"data":{"ok":"yes"}}' >/dev/null 2>&1; do sleep 0.02; done
-t1=$(date +%s.%N)
-printf "==> first write through a survivor succeeded %.2f s after the kill\n" "$(echo "$t1 - $t0" | bc -l 2>/dev/null || python3 -c "print($t1-$t0)")"
-"$BIN" status --server "https://$survivor:7948"
-echo
-echo "==> both writes are on the survivors:"
-api "https://$survivor:7948/api/v1/namespaces/default/configmaps" | grep -o '"name":"[a-z-]*"'
-echo
-echo "Look around:  SHOAL_CONFIG=$SHOAL_CONFIG $BIN members --server https://$survivor:7948"
-echo "Logs:         $STATE/*.log"
-echo "Restart $leader: $BIN agent --name $leader --data-dir $STATE/$leader --bind 127.0.0.${leader#n} &"
-echo "Tear down:    scripts/demo.sh down"
+
+victim=$("$BIN" get pods -l app=web -o wide | awk 'NR>1 && $6!="n1" {print $6; exit}')
+deadpod=$("$BIN" get pods -l app=web -o wide | awk -v n="$victim" 'NR>1 && $6==n {print $1; exit}')
+deadip=$("$BIN" get pods -l app=web -o wide | awk -v n="$victim" 'NR>1 && $6==n {print $5; exit}')
+echo; echo "==> power cut on $victim (agent, containerd and pods killed at once); it ran $deadpod at $deadip"
+t0=$(now)
+"$BIN" dev kill "$victim" --dir "$DIR"
+dns=""; ready=""
+while [ -z "$dns" ] || [ -z "$ready" ]; do
+  if [ -z "$dns" ] && ! "$BIN" exec client -- nslookup -type=a web 2>/dev/null | grep -q "Address: $deadip\$"; then
+    dns=$(since "$t0"); echo "    ${dns}s: DNS no longer answers with $deadip"
+  fi
+  if [ -z "$ready" ] && [ "$("$BIN" get pods -l app=web -o wide | awk -v n="$victim" 'NR>1 && $2=="1/1" && $6!=n' | wc -l)" = 3 ]; then
+    ready=$(since "$t0"); echo "    ${ready}s: 3 replicas Ready again, none on $victim"
+  fi
+  sleep 0.2
+done
+"$BIN" get pods -o wide
+echo; echo "==> and the client still reaches the app by name:"
+printf '    answered by %s\n' "$("$BIN" exec client -- wget -q -O- http://web:8080/)"
+
+cat <<MSG
+
+Look around:
+  export SHOAL_SERVER=$SHOAL_SERVER SHOAL_CONFIG=$SHOAL_CONFIG
+  $BIN get pods -o wide; $BIN get nodes; $BIN describe deployment web
+  $BIN logs client; $BIN exec client -- nslookup web
+  $BIN dev start $victim --dir $DIR        # bring the host back
+  $BIN dev partition n2 --dir $DIR         # or break something else; $BIN dev heal --dir $DIR
+Tear down:
+  scripts/demo.sh down
+MSG
