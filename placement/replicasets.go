@@ -10,10 +10,13 @@ import (
 	"github.com/shoal-dev/shoal/api"
 )
 
-// maxPodCreatesPerPass bounds how many pods one pass creates for one
-// ReplicaSet, so one command stays small; the pass asks to come back at
-// once for the rest.
-const maxPodCreatesPerPass = 500
+// A pass creates at most maxPodCreatesPerPass pods for one ReplicaSet, in
+// commands of at most podsPerCommand, so each command stays small; the
+// pass asks to come back at once for the rest.
+const (
+	maxPodCreatesPerPass = 5000
+	podsPerCommand       = 500
+)
 
 // ReplicaSetController keeps each ReplicaSet's number of active pods at its
 // replicas and its status current.
@@ -45,6 +48,12 @@ func PlanReplicaSets(now time.Time, state Reader) ([][]Change, time.Duration) {
 		rs := o.(*api.ReplicaSet)
 		changes, wait := planReplicaSet(now, state, rs, pods[rs.UID])
 		requeueAt(&requeue, wait)
+		// Large creations go in several commands; the status rides in the
+		// last, so it is written once the pods it counts are.
+		for len(changes) > podsPerCommand {
+			plans = append(plans, changes[:podsPerCommand])
+			changes = changes[podsPerCommand:]
+		}
 		if len(changes) > 0 {
 			plans = append(plans, changes)
 		}
