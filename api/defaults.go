@@ -43,6 +43,14 @@ func SetDefaults(obj Object) {
 		}
 	case *Service:
 		defaultService(&o.Spec)
+	case *Endpoints:
+		for i := range o.Subsets {
+			for j := range o.Subsets[i].Ports {
+				if o.Subsets[i].Ports[j].Protocol == "" {
+					o.Subsets[i].Ports[j].Protocol = ProtocolTCP
+				}
+			}
+		}
 	case *Deployment:
 		defaultDeployment(&o.Spec)
 	case *ReplicaSet:

@@ -193,6 +193,8 @@ func TestRegistryKinds(t *testing.T) {
 		{"po", "Pod", "/api/v1/namespaces/ns/pods", true},
 		{"svc", "Service", "/api/v1/namespaces/ns/services", true},
 		{"ev", "Event", "/api/v1/namespaces/ns/events", false},
+		{"ep", "Endpoints", "/api/v1/namespaces/ns/endpoints", false},
+		{"endpoints", "Endpoints", "/api/v1/namespaces/ns/endpoints", false},
 		{"deploy", "Deployment", "/apis/apps/v1/namespaces/ns/deployments", true},
 		{"deployments.apps", "Deployment", "/apis/apps/v1/namespaces/ns/deployments", true},
 		{"rs", "ReplicaSet", "/apis/apps/v1/namespaces/ns/replicasets", true},

@@ -68,6 +68,8 @@ func ValidationProblems(obj Object) []string {
 		validatePodSpec(&e, "spec", &o.Spec, podRestartPolicies, "")
 	case *Service:
 		validateService(&e, o)
+	case *Endpoints:
+		validateEndpoints(&e, o)
 	case *Deployment:
 		validateDeployment(&e, o)
 	case *ReplicaSet:

@@ -420,6 +420,27 @@ spec:
 	{"Service", `{metadata: {name: db}, spec: {selector: {app: db}}}`, []string{
 		`service db: spec.ports: Required value: a Service needs at least one port, unless it is headless (clusterIP: None)`,
 	}},
+	{"Endpoints", `
+metadata: {name: web, namespace: default}
+subsets:
+- addresses: [{ip: 10.244.0.2, hostname: web-0, nodeName: n1, targetRef: {kind: Pod, namespace: default, name: web-0, uid: u1}}]
+  notReadyAddresses: [{ip: 10.244.1.3}]
+  ports: [{name: http, port: 8080}, {name: metrics, port: 9090, protocol: UDP}]`, nil},
+	{"Endpoints", `
+metadata: {name: web, namespace: default}
+subsets:
+- ports: [{port: 80}]
+- addresses: [{ip: 10.244.0.300, hostname: Web_0, nodeName: N_1}]
+  ports: [{port: 0, protocol: HTTP}, {name: a, port: 80}, {name: a, port: 81}]`, []string{
+		`endpoints web: subsets[0].addresses: Required value: a subset needs addresses or notReadyAddresses`,
+		`endpoints web: subsets[1].addresses[0].ip: Invalid value: "10.244.0.300": must be an IP address, such as 10.42.0.7`,
+		`endpoints web: subsets[1].addresses[0].hostname: Invalid value: "Web_0": must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters`,
+		`endpoints web: subsets[1].addresses[0].nodeName: Invalid value: "N_1": must be lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters`,
+		`endpoints web: subsets[1].ports[0].name: Required value: every port needs a name when a subset has more than one port`,
+		`endpoints web: subsets[1].ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive`,
+		`endpoints web: subsets[1].ports[0].protocol: Unsupported value: "HTTP": supported values: "TCP", "UDP", "SCTP"`,
+		`endpoints web: subsets[1].ports[2].name: Duplicate value: "a"`,
+	}},
 	{"ConfigMap", `{metadata: {name: c}, data: {"a b": x, k: v}, binaryData: {k: dg==}}`, []string{
 		`configmap c: data: Invalid value: "a b": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name', 'KEY_NAME' or 'key-name')`,
 		`configmap c: data[k]: Invalid value: "k": the key is also in binaryData; use each key once`,

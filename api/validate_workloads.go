@@ -56,6 +56,52 @@ func validateService(e *fieldErrors, svc *Service) {
 	validateLabels(e, "spec.selector", s.Selector)
 }
 
+// validateEndpoints checks an Endpoints object: every subset has an
+// address, addresses are IPs with valid host and node names, and ports are
+// numbered 1-65535, named when a subset has more than one.
+func validateEndpoints(e *fieldErrors, ep *Endpoints) {
+	for i, ss := range ep.Subsets {
+		sp := idx("subsets", i)
+		if len(ss.Addresses) == 0 && len(ss.NotReadyAddresses) == 0 {
+			e.required(sp+".addresses", "a subset needs addresses or notReadyAddresses")
+		}
+		for j, a := range ss.Addresses {
+			validateEndpointAddress(e, idx(sp+".addresses", j), a)
+		}
+		for j, a := range ss.NotReadyAddresses {
+			validateEndpointAddress(e, idx(sp+".notReadyAddresses", j), a)
+		}
+		names := map[string]bool{}
+		for j, port := range ss.Ports {
+			pp := idx(sp+".ports", j)
+			switch {
+			case port.Name == "" && len(ss.Ports) > 1:
+				e.required(pp+".name", "every port needs a name when a subset has more than one port")
+			case port.Name == "":
+			case !isDNSLabel(port.Name):
+				e.invalid(pp+".name", port.Name, msgDNSLabel)
+			case names[port.Name]:
+				e.duplicate(pp+".name", port.Name)
+			}
+			names[port.Name] = true
+			validatePortNumber(e, pp+".port", port.Port)
+			validateProtocol(e, pp+".protocol", port.Protocol)
+		}
+	}
+}
+
+func validateEndpointAddress(e *fieldErrors, p string, a EndpointAddress) {
+	if net.ParseIP(a.IP) == nil {
+		e.invalid(p+".ip", a.IP, "must be an IP address, such as 10.42.0.7")
+	}
+	if a.Hostname != "" && !isDNSLabel(a.Hostname) {
+		e.invalid(p+".hostname", a.Hostname, msgDNSLabel)
+	}
+	if a.NodeName != nil && *a.NodeName != "" && !isDNSSubdomain(*a.NodeName) {
+		e.invalid(p+".nodeName", *a.NodeName, msgDNSSubdomain)
+	}
+}
+
 // validatePodTemplate checks a workload's pod template at p ("spec.template").
 func validatePodTemplate(e *fieldErrors, p string, t *PodTemplateSpec, restart []RestartPolicy, hint string) {
 	validateLabels(e, p+".metadata.labels", t.Labels)

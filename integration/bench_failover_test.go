@@ -27,6 +27,39 @@ func percentileMS(ds []time.Duration, p float64) float64 {
 	return float64(s[i].Microseconds()) / 1000
 }
 
+// victimWithReplicas waits for the 6 replicas to be Ready and returns the
+// host other than n1 (where the benchmark watches from) that runs the most
+// of them; when none does (a lost host gets no replicas back by itself), a
+// rollout restart spreads them again.
+func victimWithReplicas(b *testing.B, c *podCluster) *agent {
+	a := c.agents[0]
+	for attempt := 0; ; attempt++ {
+		var per map[string]int
+		waitFor(b, 120*time.Second, "6 web pods Ready", func() (bool, string) {
+			pods, err := a.pods("web")
+			if err != nil {
+				return false, err.Error()
+			}
+			var n int
+			per, n = spread(pods)
+			return n == 6 && len(pods) == 6, describeSpread(per)
+		})
+		best := c.agents[1]
+		if per[c.agents[2].name] > per[best.name] {
+			best = c.agents[2]
+		}
+		if per[best.name] > 0 || attempt == 3 {
+			return best
+		}
+		if out, err := a.cli("rollout", "restart", "deployment/web"); err != nil {
+			b.Fatalf("rollout restart: %v %s", err, out)
+		}
+		if out, err := a.cli("rollout", "status", "deployment/web", "--timeout", "120s"); err != nil {
+			b.Fatalf("rollout status: %v %s", err, out)
+		}
+	}
+}
+
 // BenchmarkHostFailover powers off the host of some replicas (agent,
 // containerd and pods at once) and measures the time until all 6 replicas
 // are Running and Ready on the other hosts, and until service DNS on a
@@ -37,19 +70,9 @@ func BenchmarkHostFailover(b *testing.B) {
 	a := c.agents[0]
 	a.apply(b, scenarioWeb)
 	var ready, dns []time.Duration
-	iter := 0
 	for b.Loop() {
 		b.StopTimer()
-		iter++
-		waitFor(b, 120*time.Second, "6 web pods Ready on 3 hosts", func() (bool, string) {
-			pods, err := a.pods("web")
-			if err != nil {
-				return false, err.Error()
-			}
-			per, n := spread(pods)
-			return n == 6 && len(pods) == 6 && len(per) == 3, describeSpread(per)
-		})
-		victim := c.agents[1+iter%2]
+		victim := victimWithReplicas(b, c)
 		watcher := c.agents[0]
 		pods, _ := a.pods("web")
 		dead := map[string]bool{}
@@ -89,7 +112,7 @@ func BenchmarkHostFailover(b *testing.B) {
 		}
 		b.StopTimer()
 		if tReady == 0 || tDNS == 0 {
-			b.Fatalf("iteration %d: not recovered within 3 minutes (ready %s, dns %s)", iter, tReady, tDNS)
+			b.Fatalf("not recovered within 3 minutes (ready %s, dns %s)", tReady, tDNS)
 		}
 		ready, dns = append(ready, tReady), append(dns, tDNS)
 		victim.start()
@@ -116,19 +139,9 @@ func BenchmarkPartitionHeal(b *testing.B) {
 	a := c.agents[0]
 	a.apply(b, scenarioWeb)
 	var heals []time.Duration
-	iter := 0
 	for b.Loop() {
 		b.StopTimer()
-		iter++
-		waitFor(b, 120*time.Second, "6 web pods Ready on 3 hosts", func() (bool, string) {
-			pods, err := a.pods("web")
-			if err != nil {
-				return false, err.Error()
-			}
-			per, n := spread(pods)
-			return n == 6 && len(pods) == 6 && len(per) == 3, describeSpread(per)
-		})
-		victim := c.agents[1+iter%2]
+		victim := victimWithReplicas(b, c)
 		var rest []devnet.Host
 		var all []devnet.Host
 		for _, o := range c.agents {

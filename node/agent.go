@@ -298,7 +298,7 @@ func (a *Agent) meta() gossip.Meta {
 	cpu, mem := capacity()
 	return gossip.Meta{
 		ID: a.id, RaftAddr: a.cfg.raftAddr(), APIAddr: a.cfg.apiAddr(),
-		Labels: a.cfg.Labels, CPUMillis: cpu, MemoryBytes: mem, Resources: a.cfg.Resources, Version: a.cfg.Version,
+		Labels: a.cfg.Labels, CPUMillis: cpu, MemoryBytes: mem, Resources: a.cfg.advertisedResources(), Version: a.cfg.Version,
 	}
 }
 
@@ -331,6 +331,7 @@ func (a *Agent) startLoops() {
 	a.goLoop(a.eventGC)
 	a.startControllers()
 	a.startPods()
+	a.startDNS()
 	if a.sec != nil {
 		a.goLoop(a.followClusterKeys)
 		a.goLoop(a.followJoinToken)

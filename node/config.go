@@ -24,6 +24,25 @@ const (
 // ZoneLabel is the node label that names its zone.
 const ZoneLabel = "topology.kubernetes.io/zone"
 
+// DefaultMaxPods is the pods capacity of a node without --max-pods.
+const DefaultMaxPods = placement.DefaultMaxPods
+
+// advertisedResources are the resources gossip announces for this node:
+// the extended ones and, when MaxPods changes it, the pods capacity, as
+// the resource "pods", which the leader's node controller makes the
+// Node's pods capacity.
+func (c *Config) advertisedResources() map[string]int64 {
+	if c.MaxPods <= 0 || c.MaxPods == DefaultMaxPods {
+		return c.Resources
+	}
+	out := make(map[string]int64, len(c.Resources)+1)
+	for k, v := range c.Resources {
+		out[k] = v
+	}
+	out["pods"] = int64(c.MaxPods)
+	return out
+}
+
 // Config is everything an agent needs to start.
 type Config struct {
 	Name          string
@@ -39,6 +58,9 @@ type Config struct {
 	// Resources are extended resources this node advertises
 	// (--resources nvidia.com/gpu=4).
 	Resources map[string]int64
+	// MaxPods is how many pods this node takes (--max-pods); 0 means
+	// DefaultMaxPods.
+	MaxPods int
 	// Containerd is off (no pods here), supervise (run the node's own
 	// containerd under the data dir) or auto (supervise when root with
 	// containerd installed). ContainerdSocket uses an existing daemon instead.
@@ -59,6 +81,16 @@ type Config struct {
 	NodeGrace time.Duration
 	// ClusterDomain is the DNS domain of services and pods.
 	ClusterDomain string
+	// DNSAddr is where the node answers DNS (--dns-addr): IP, IP:port,
+	// :port, or DNSOff; default the advertise address, port 53. Nodes that
+	// run pods also answer on their pod bridge's gateway, port 53.
+	DNSAddr string
+	// DNSUpstreams are the resolvers for names outside the cluster domain
+	// (--dns-upstream), IP or IP:port; none takes the host's
+	// /etc/resolv.conf, and DNSOff alone turns forwarding off.
+	DNSUpstreams []string
+	// DNSTTL is the TTL of the cluster's DNS answers. Default 5 s.
+	DNSTTL time.Duration
 	// PodRuntime and PodNetwork, when set, run this node's pods instead of
 	// containerd and CNI (tests use fakes).
 	PodRuntime runtime.Runtime
@@ -153,6 +185,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = "cluster.local"
+	}
+	if err := c.dnsDefaults(); err != nil {
+		return err
 	}
 	if c.CertLifetime == 0 {
 		c.CertLifetime = DefaultCertLifetime

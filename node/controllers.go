@@ -70,6 +70,14 @@ func (a *Agent) startControllers() {
 		Clock: a.cfg.Clock, Logger: a.log, Interval: time.Second, Trigger: podsChanged,
 	}
 	a.goLoop(binder.Run)
+	ep := &placement.EndpointsController{State: a.store, Writer: a}
+	a.runLoop("endpoints", ep.Pass, "Service", "Pod")
+	ds := &placement.DaemonSetController{State: a.store, Writer: a}
+	a.runLoop("daemonsets", ds.Pass, "DaemonSet", "Node", "Pod")
+	jobs := &placement.JobController{State: a.store, Writer: a, Events: a}
+	a.runLoop("jobs", jobs.Pass, "Job", "Pod")
+	cron := &placement.CronJobController{State: a.store, Writer: a, Events: a}
+	a.runLoop("cronjobs", cron.Pass, "CronJob", "Job")
 	a.startWorkloadControllers()
 }
 

@@ -116,6 +116,7 @@ func (a *Agent) startPods() {
 		Dir: filepath.Join(a.cfg.DataDir, "pods"), HostIP: a.cfg.AdvertiseAddr,
 		DNS: runtime.DNSConfig{ClusterDomain: a.cfg.ClusterDomain},
 	}
+	a.goLoop(func(ctx context.Context) { a.sampleUsage(ctx, rt) })
 	a.goLoop(func(ctx context.Context) {
 		if err := a.store.WaitForIndex(ctx, a.startIndex); err != nil {
 			return

@@ -42,4 +42,6 @@ func (a *Agent) startWorkloadControllers() {
 	a.runLoop("replicasets", rs.Pass, "ReplicaSet", "Pod")
 	gc := &placement.PodGC{State: a.store, Writer: a}
 	a.runLoop("pod-gc", gc.Pass, "Node", "Pod")
+	hpa := &placement.HPAController{State: a.store, Writer: a}
+	a.runLoop("autoscaler", hpa.Pass, "HorizontalPodAutoscaler", "PodMetrics")
 }

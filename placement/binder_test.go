@@ -2,9 +2,12 @@ package placement_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,9 +23,14 @@ func (w fakeWriter) Commit(_ context.Context, changes []placement.Change) error 
 	return nil
 }
 
-type fakeEvents struct{ reasons []string }
+type fakeEvents struct {
+	mu      sync.Mutex
+	reasons []string
+}
 
 func (e *fakeEvents) RecordEvent(_ context.Context, _ api.Object, _, reason, msg, _ string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.reasons = append(e.reasons, reason+": "+msg)
 	return nil
 }
@@ -78,4 +86,248 @@ func TestBinderBindsAndExplains(t *testing.T) {
 	if huge := st[api.Key{Kind: "Pod", Namespace: "default", Name: "huge"}].(*api.Pod); huge.Spec.NodeName != "n2" {
 		t.Fatalf("huge stayed unbound after room appeared: %q", huge.Spec.NodeName)
 	}
+}
+
+// casWriter is a Writer with the store's compare-and-set: every write sets
+// the object's resourceVersion, a Put that names an older one fails the
+// whole command with a conflict. before, if set, runs before each commit
+// (the n-th, from 1), to change the state under the Binder's feet.
+type casWriter struct {
+	st      fakeState
+	version int
+	commits int
+	sizes   []int // pods put by each command that succeeded
+	before  func(n int)
+}
+
+func (w *casWriter) Commit(_ context.Context, changes []placement.Change) error {
+	w.commits++
+	if w.before != nil {
+		w.before(w.commits)
+	}
+	for _, c := range changes {
+		if c.Put == nil || c.Put.GetObjectMeta().ResourceVersion == "" {
+			continue
+		}
+		cur, ok := w.st[api.KeyOf(c.Put)]
+		if !ok {
+			return api.NewError(api.ReasonNotFound, "%s is gone", api.KeyOf(c.Put))
+		}
+		if cur.GetObjectMeta().ResourceVersion != c.Put.GetObjectMeta().ResourceVersion {
+			return api.NewError(api.ReasonConflict, "%s changed", api.KeyOf(c.Put))
+		}
+	}
+	w.version++
+	pods := 0
+	for _, c := range changes {
+		if c.Put != nil {
+			c.Put.GetObjectMeta().ResourceVersion = strconv.Itoa(w.version)
+			if _, ok := c.Put.(*api.Pod); ok {
+				pods++
+			}
+		}
+	}
+	w.st.apply(changes)
+	w.sizes = append(w.sizes, pods)
+	return nil
+}
+
+// touch writes pod name again, as another writer would, so that the
+// Binder's compare-and-set on it fails.
+func (w *casWriter) touch(name string) {
+	k := api.Key{Kind: "Pod", Namespace: "default", Name: name}
+	p := *w.st[k].(*api.Pod)
+	w.version++
+	p.ResourceVersion = strconv.Itoa(w.version)
+	w.st[k] = &p
+}
+
+func newCASState(objs ...api.Object) (fakeState, *casWriter) {
+	st := fakeState{}
+	w := &casWriter{st: st}
+	for _, o := range objs {
+		w.version++
+		o.GetObjectMeta().ResourceVersion = strconv.Itoa(w.version)
+		st[api.KeyOf(o)] = o
+	}
+	return st, w
+}
+
+func testBinder(st fakeState, w placement.Writer, ev placement.EventRecorder) *placement.Binder {
+	return &placement.Binder{State: st, Writer: w, Events: ev, IsLeader: func() bool { return true },
+		Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// One pass binds every pending pod, many to a command, and records an
+// event for each.
+func TestBinderBatchesBindings(t *testing.T) {
+	objs := []api.Object{}
+	for i := range 12 {
+		objs = append(objs, readyNode(fmt.Sprintf("n%02d", i), "64"))
+	}
+	for i := range 1200 {
+		objs = append(objs, pendingPod(fmt.Sprintf("p%04d", i), "100m"))
+	}
+	st, w := newCASState(objs...)
+	ev := &fakeEvents{}
+	if err := testBinder(st, w, ev).Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	perNode := map[string]int{}
+	for k, o := range st {
+		if p, ok := o.(*api.Pod); ok {
+			if p.Spec.NodeName == "" {
+				t.Fatalf("%s left unbound", k)
+			}
+			perNode[p.Spec.NodeName]++
+		}
+	}
+	if fmt.Sprint(w.sizes) != "[500 500 200]" {
+		t.Errorf("pods per command %v, want [500 500 200]", w.sizes)
+	}
+	for n, c := range perNode {
+		if c > 110 {
+			t.Errorf("%s has %d pods, more than its 110", n, c)
+		}
+	}
+	if len(ev.reasons) != 1200 || !strings.HasPrefix(ev.reasons[0], "Scheduled: Successfully assigned default/p") {
+		t.Errorf("%d events, first %q", len(ev.reasons), ev.reasons[0])
+	}
+}
+
+// A pod that changes between the plan and the commit fails its command;
+// the rest of the command is bound in smaller ones and the changed pod
+// waits for the next pass, which binds it.
+func TestBinderConflictFallsBack(t *testing.T) {
+	objs := []api.Object{readyNode("n1", "64"), readyNode("n2", "64")}
+	for i := range 150 {
+		objs = append(objs, pendingPod(fmt.Sprintf("p%03d", i), "100m"))
+	}
+	st, w := newCASState(objs...)
+	w.before = func(n int) {
+		if n == 1 {
+			w.touch("p077")
+		}
+	}
+	b := testBinder(st, w, nil)
+	if err := b.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	unbound := 0
+	for _, o := range st {
+		if p, ok := o.(*api.Pod); ok && p.Spec.NodeName == "" {
+			unbound++
+			if p.Name != "p077" {
+				t.Errorf("%s left unbound", p.Name)
+			}
+		}
+	}
+	if unbound != 1 || w.commits > 4 {
+		t.Fatalf("%d unbound after %d commands (%v pods each)", unbound, w.commits, w.sizes)
+	}
+	if err := b.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if p := st[api.Key{Kind: "Pod", Namespace: "default", Name: "p077"}].(*api.Pod); p.Spec.NodeName == "" {
+		t.Fatal("the changed pod is still unbound after the next pass")
+	}
+}
+
+// When a command fails, the placements after the pod that failed it are
+// checked again without it: here db-1 may only go where db-0 is, and
+// db-0's binding fails, so db-1 must not be bound alone.
+func TestBinderRechecksAfterConflict(t *testing.T) {
+	together := func(p *api.Pod) {
+		p.Labels = map[string]string{"app": "db"}
+		p.Spec.Affinity = &api.Affinity{PodAffinity: &api.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []api.PodAffinityTerm{
+			{TopologyKey: "kubernetes.io/hostname", LabelSelector: &api.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}}}
+	}
+	first, second := pendingPod("db-0", "100m"), pendingPod("db-1", "100m")
+	together(first)
+	together(second)
+	second.Labels = map[string]string{"app": "db-client"} // follows db, is not db
+	first.CreationTimestamp = api.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	second.CreationTimestamp = api.NewTime(time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC))
+	st, w := newCASState(readyNode("n1", "4"), readyNode("n2", "4"), first, second)
+	w.before = func(n int) {
+		if n == 1 {
+			w.touch("db-0")
+		}
+	}
+	if err := testBinder(st, w, nil).Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"db-0", "db-1"} {
+		if p := st[api.Key{Kind: "Pod", Namespace: "default", Name: name}].(*api.Pod); p.Spec.NodeName != "" {
+			t.Errorf("%s bound to %s", name, p.Spec.NodeName)
+		}
+	}
+}
+
+// Under Run, the events are recorded in the background while passes go on.
+func TestBinderRunRecordsEvents(t *testing.T) {
+	objs := []api.Object{readyNode("n1", "64")}
+	for i := range 60 {
+		objs = append(objs, pendingPod(fmt.Sprintf("p%02d", i), "100m"))
+	}
+	st, w := newCASState(objs...)
+	ev := &fakeEvents{}
+	trigger := make(chan struct{}, 1)
+	b := testBinder(st, w, ev)
+	b.Trigger, b.Interval = trigger, time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	trigger <- struct{}{}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ev.mu.Lock()
+		n := len(ev.reasons)
+		ev.mu.Unlock()
+		if n == 60 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 60 events recorded", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	for _, o := range st {
+		if p, ok := o.(*api.Pod); ok && p.Spec.NodeName != "n1" {
+			t.Errorf("%s on %q", p.Name, p.Spec.NodeName)
+		}
+	}
+}
+
+// BenchmarkBinderPass: one pass over 10,000 pending pods on 3 nodes that
+// take 4,000 each, with a writer that only stores: what the Binder itself
+// costs, without Raft. Reports pods bound per second.
+func BenchmarkBinderPass(b *testing.B) {
+	bound := 0
+	for b.Loop() {
+		b.StopTimer()
+		var objs []api.Object
+		for i := range 3 {
+			n := readyNode(fmt.Sprintf("n%d", i), "64")
+			n.Status.Allocatable["pods"] = api.MustParseQuantity("4000")
+			objs = append(objs, n)
+		}
+		for i := range 10000 {
+			p := pendingPod(fmt.Sprintf("web-%05d", i), "1m")
+			p.Labels = map[string]string{"app": "web"}
+			objs = append(objs, p)
+		}
+		st, w := newCASState(objs...)
+		bd := testBinder(st, w, nil)
+		b.StartTimer()
+		if err := bd.Pass(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		for _, n := range w.sizes {
+			bound += n
+		}
+	}
+	b.ReportMetric(float64(bound)/b.Elapsed().Seconds(), "pods/s")
 }

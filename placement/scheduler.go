@@ -2,19 +2,25 @@ package placement
 
 // The scheduler is a pure function: (snapshot, pods to place) -> plan. It
 // reads no clock, does no I/O and uses no global randomness; ties are broken
-// by a hash of the pod and the node name, so the same input always gives the
-// same plan whatever the order of the nodes and pods in it. The leader runs
-// Schedule over a snapshot of the state, then checks each placement against
-// the newest state with Fits before it commits the binding. Nomad's
-// scheduler/ is the model; the filters, their messages and the scores follow
-// kube-scheduler's default plugins.
+// by a hash of the pod and the node name, and which nodes a large cluster
+// scores for a pod is chosen by a hash of the pod, so the same input always
+// gives the same plan whatever the order of the nodes and pods in it. The
+// leader runs Schedule over a snapshot of the state, then checks each
+// placement against the newest state, with every filter Fits applies,
+// before it commits the binding. Nomad's scheduler/ is the model; the
+// filters, their messages, the scores and the share of nodes scored follow
+// kube-scheduler's default plugins and percentageOfNodesToScore.
+//
+// The cost of placing a pod grows with the nodes it looks at, not with the
+// cluster: the state of one call is indexed (see scheduler_filter.go), and
+// once enough feasible nodes are found the rest are not looked at.
 //
 // Schedule and Fits are safe to call concurrently: they only read their
 // arguments and never modify them.
 
 import (
+	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"sort"
 	"strings"
 
@@ -68,6 +74,7 @@ const (
 const (
 	LabelHostname        = "kubernetes.io/hostname"
 	LabelZone            = "topology.kubernetes.io/zone"
+	LabelRegion          = "topology.kubernetes.io/region"
 	TaintNotReady        = "node.kubernetes.io/not-ready"
 	TaintUnschedulable   = "node.kubernetes.io/unschedulable"
 	defaultCPUMillis     = 100               // kube-scheduler's non-zero default for scoring
@@ -95,49 +102,143 @@ func (e *FitError) Error() string {
 // creation order (creationTimestamp, then namespace/name), and each pod
 // placed counts against the nodes for the pods after it. Pods in pending
 // that also appear in snap.Pods are taken to be unbound.
+//
+// Like kube-scheduler, it does not score every node for every pod in a
+// large cluster: it walks the nodes that pass the pod's static filters from
+// a start that a hash of the pod picks, and scores the first
+// numFeasibleNodesToFind that pass every filter. Only when no node fits
+// does it evaluate every node, to say why.
 func Schedule(snap Snapshot, pending []*api.Pod) Plan {
-	order := make([]*api.Pod, 0, len(pending))
+	type item struct {
+		pod *api.Pod
+		key api.Key
+		id  string
+		at  int64
+	}
+	order := make([]item, 0, len(pending))
 	exclude := make(map[api.Key]bool, len(pending))
 	for _, p := range pending {
 		if p == nil || exclude[podKey(p)] {
 			continue
 		}
-		exclude[podKey(p)] = true
-		order = append(order, p)
+		k := podKey(p)
+		exclude[k] = true
+		order = append(order, item{p, k, k.String(), createdAt(p)})
 	}
 	sort.SliceStable(order, func(i, j int) bool {
-		ti, tj := createdAt(order[i]), createdAt(order[j])
-		if ti != tj {
-			return ti < tj
+		if order[i].at != order[j].at {
+			return order[i].at < order[j].at
 		}
-		return podKey(order[i]).String() < podKey(order[j]).String()
+		return order[i].id < order[j].id
 	})
 	c := newCluster(snap, exclude)
 	var plan Plan
-	for _, p := range order {
-		key := podKey(p)
-		info := c.prepare(p)
-		feasible := make([]*nodeState, 0, len(c.nodes))
-		counts := map[string]int{}
-		for _, n := range c.nodes {
-			reasons := c.filter(info, n)
-			if len(reasons) == 0 {
-				feasible = append(feasible, n)
+	// Why pods fit nowhere, by what the filters read of them, since the
+	// last placement: a pod that reads the same as one that did not fit,
+	// with nothing placed in between, does not fit either, for the same
+	// reasons. So the replicas of a Deployment that the cluster cannot
+	// hold are explained once, not each by a walk over every node.
+	unfit := map[string]string{}
+	for _, it := range order {
+		var fkey string
+		if len(unfit) > 0 {
+			fkey = filterKey(it.pod)
+			if reason, ok := unfit[fkey]; ok {
+				plan.Unplaced = append(plan.Unplaced, Unplaced{Pod: it.key, Reason: reason})
 				continue
 			}
-			for _, r := range reasons {
-				counts[r]++
-			}
 		}
-		if len(feasible) == 0 {
-			plan.Unplaced = append(plan.Unplaced, Unplaced{Pod: key, Reason: unavailableMessage(len(c.nodes), counts)})
+		info := c.prepare(it.pod)
+		best := c.place(info)
+		if best == nil {
+			reason := c.explain(info)
+			if fkey == "" {
+				fkey = filterKey(it.pod)
+			}
+			unfit[fkey] = reason
+			plan.Unplaced = append(plan.Unplaced, Unplaced{Pod: it.key, Reason: reason})
 			continue
 		}
-		best := c.pick(info, feasible)
-		c.add(p, best)
-		plan.Placements = append(plan.Placements, Placement{Pod: key, Node: best.name})
+		c.add(info, best)
+		clear(unfit)
+		plan.Placements = append(plan.Placements, Placement{Pod: it.key, Node: best.name})
 	}
 	return plan
+}
+
+// filterKey spells what the filters read of p: its namespace, labels,
+// deletion and spec (whatever else it holds, a node name it has not).
+func filterKey(p *api.Pod) string {
+	spec := p.Spec
+	spec.NodeName = ""
+	b, _ := json.Marshal(struct {
+		NS       string
+		Labels   map[string]string
+		Deleting bool
+		Spec     api.PodSpec
+	}{p.Namespace, p.Labels, p.DeletionTimestamp != nil, spec})
+	return string(b)
+}
+
+// Sampling, as kube-scheduler's percentageOfNodesToScore does it by default.
+const (
+	minFeasibleNodesToFind        = 100
+	minFeasibleNodesPercentToFind = 5
+	basePercentageOfNodesToScore  = 50
+)
+
+// numFeasibleNodesToFind is how many feasible nodes are enough to score:
+// all of them up to 100 nodes, then a share that falls from 50% as the
+// cluster grows (10% of 5,000 nodes), never under 5% or 100 nodes.
+func numFeasibleNodesToFind(nodes int) int {
+	if nodes < minFeasibleNodesToFind {
+		return nodes
+	}
+	pct := max(basePercentageOfNodesToScore-nodes/125, minFeasibleNodesPercentToFind)
+	return max(nodes*pct/100, minFeasibleNodesToFind)
+}
+
+// place returns the best node for info among the first feasible ones found
+// walking from the pod's start, or nil if no node fits.
+func (c *cluster) place(info *podInfo) *nodeState {
+	cand := info.static.nodes
+	if len(cand) == 0 {
+		return nil
+	}
+	want := numFeasibleNodesToFind(len(c.nodes))
+	feasible := c.feasible[:0]
+	start := int(mix(info.seed) % uint64(len(cand)))
+	for _, part := range [2][]int32{cand[start:], cand[:start]} {
+		for _, i := range part {
+			n := c.nodes[i]
+			if c.check(info, n) == fitOK {
+				feasible = append(feasible, n)
+				if len(feasible) == want {
+					break
+				}
+			}
+		}
+		if len(feasible) == want {
+			break
+		}
+	}
+	c.feasible = feasible
+	if len(feasible) == 0 {
+		return nil
+	}
+	return c.pick(info, feasible)
+}
+
+// explain evaluates every node for a pod that fits none and says why, in
+// kube-scheduler's words.
+func (c *cluster) explain(info *podInfo) string {
+	counts := map[string]int{}
+	for _, n := range c.nodes {
+		for _, r := range c.reasons(info, n) {
+			counts[r]++
+		}
+	}
+	return unavailableMessage(len(c.nodes), counts)
 }
 
 // Fits reports whether pod fits on the named node of snap, with every
@@ -145,14 +246,38 @@ func Schedule(snap Snapshot, pending []*api.Pod) Plan {
 // the reasons. The pod itself, if snap holds it, is left out first, so a
 // plan can be checked against a state that already has the pod.
 func Fits(snap Snapshot, pod *api.Pod, node string) error {
+	return newChecker(snap, []*api.Pod{pod}).fits(pod, node, false)
+}
+
+// checker checks placements one after another against one snapshot, each
+// counting the placements accepted before it: Fits for a whole plan
+// without building the state again for every pod.
+type checker struct{ c *cluster }
+
+// newChecker checks against snap, leaving out the pods of snap that
+// pending names, as Schedule does.
+func newChecker(snap Snapshot, pending []*api.Pod) *checker {
+	exclude := make(map[api.Key]bool, len(pending))
+	for _, p := range pending {
+		exclude[podKey(p)] = true
+	}
+	return &checker{newCluster(snap, exclude)}
+}
+
+// fits is Fits against the snapshot and what was accepted so far; with
+// accept, a pod that fits counts as bound to node from then on.
+func (k *checker) fits(pod *api.Pod, node string, accept bool) error {
 	key := podKey(pod)
-	c := newCluster(snap, map[api.Key]bool{key: true})
-	n := c.byName[node]
+	n := k.c.byName[node]
 	if n == nil {
 		return &FitError{Pod: key, Node: node, Reasons: []string{"node not found"}}
 	}
-	if reasons := c.filter(c.prepare(pod), n); len(reasons) > 0 {
+	info := k.c.prepare(pod)
+	if reasons := k.c.reasons(info, n); len(reasons) > 0 {
 		return &FitError{Pod: key, Node: node, Reasons: reasons}
+	}
+	if accept {
+		k.c.add(info, n)
 	}
 	return nil
 }
@@ -187,17 +312,45 @@ func terminated(p *api.Pod) bool {
 	return p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed
 }
 
-// tieHash is the deterministic tie-breaker: randomness seeded from the input.
-func tieHash(pod *api.Pod, node string) uint64 {
-	h := fnv.New64a()
-	if pod.UID != "" {
-		h.Write([]byte(pod.UID))
-	} else {
-		h.Write([]byte(podKey(pod).String()))
+// The deterministic tie-breaker, randomness seeded from the input: FNV-1a
+// of the pod's UID (or namespace/name), a zero byte and the node name.
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+// podSeed is the FNV-1a state after the pod's part of the tie hash.
+func podSeed(pod *api.Pod) uint64 {
+	id := pod.UID
+	if id == "" {
+		id = podKey(pod).String()
 	}
-	h.Write([]byte{0})
-	h.Write([]byte(node))
-	return h.Sum64()
+	h := uint64(fnvOffset64)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= fnvPrime64
+	}
+	h *= fnvPrime64 // the zero byte: h ^= 0
+	return h
+}
+
+// nodeHash finishes the tie hash of the pod whose seed it is with node.
+func nodeHash(seed uint64, node string) uint64 {
+	h := seed
+	for i := 0; i < len(node); i++ {
+		h ^= uint64(node[i])
+		h *= fnvPrime64
+	}
+	return h
+}
+
+// mix scrambles a seed (splitmix64's finaliser), for the start of the walk.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // controllerUID returns the UID of the pod's controller owner, or "".

@@ -10,41 +10,56 @@ func (c *cluster) pick(info *podInfo, feasible []*nodeState) *nodeState {
 		return feasible[0]
 	}
 	p := info.pod
-	total := make([]int64, len(feasible))
-	raw := make([]int64, len(feasible))
+	total := grow(c.total, len(feasible))
+	raw := grow(c.raw, len(feasible))
+	c.total, c.raw = total, raw
+	clear(total)
 
 	// Preferred node affinity: sum of matching weights, scaled to the max.
-	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && len(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) > 0 {
+	// The sum depends on the node alone, so it is kept for the next pod
+	// with the same preferences.
+	if info.prefNode != nil {
 		for i, n := range feasible {
-			raw[i] = 0
-			for _, t := range a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
-				if termMatchesNode(t.Preference, n) {
-					raw[i] += int64(t.Weight)
+			w := info.prefNode[n.idx]
+			if w < 0 {
+				w = 0
+				for _, t := range p.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+					if termMatchesNode(t.Preference, n) {
+						w += t.Weight
+					}
 				}
+				info.prefNode[n.idx] = w
 			}
+			raw[i] = int64(w)
 		}
 		addScaled(total, raw, weightNodeAffinity, false)
 	}
 
-	// PreferNoSchedule taints: fewer untolerated is better.
-	for i, n := range feasible {
-		raw[i] = 0
-		for _, t := range n.node.Spec.Taints {
-			if t.Effect == api.TaintEffectPreferNoSchedule && !tolerates(p, t) {
-				raw[i]++
+	// PreferNoSchedule taints: fewer untolerated is better. With no such
+	// taint anywhere every node scores the same, which changes nothing.
+	if c.soft {
+		for i, n := range feasible {
+			raw[i] = 0
+			if !n.soft {
+				continue
+			}
+			for _, t := range n.node.Spec.Taints {
+				if t.Effect == api.TaintEffectPreferNoSchedule && !tolerates(p, t) {
+					raw[i]++
+				}
 			}
 		}
+		addScaled(total, raw, weightTaints, true)
 	}
-	addScaled(total, raw, weightTaints, true)
 
 	// Preferred pod affinity and anti-affinity: weight per matching pod in
 	// the node's domain, scaled between min and max.
 	if len(info.prefAff) > 0 {
 		for i, n := range feasible {
 			raw[i] = 0
-			for _, tc := range info.prefAff {
-				if v, ok := n.labels[tc.key]; ok {
-					raw[i] += tc.weight * int64(tc.counts[v])
+			for _, w := range info.prefAff {
+				if d := w.t.topo.nodeDom[n.idx]; d >= 0 {
+					raw[i] += w.weight * int64(w.t.counts[d])
 				}
 			}
 		}
@@ -57,10 +72,10 @@ func (c *cluster) pick(info *podInfo, feasible []*nodeState) *nodeState {
 		for i, n := range feasible {
 			raw[i] = 0
 			for _, sc := range info.soft {
-				if v, ok := n.labels[sc.c.TopologyKey]; ok {
-					raw[i] += int64(sc.counts[v])
+				if d := sc.s.topo.nodeDom[n.idx]; d >= 0 {
+					raw[i] += int64(sc.s.counts[d])
 				} else {
-					raw[i] += int64(len(c.pods)) + 1 // a node outside every domain scores lowest
+					raw[i] += int64(c.bound) + 1 // a node outside every domain scores lowest
 				}
 			}
 		}
@@ -69,26 +84,28 @@ func (c *cluster) pick(info *podInfo, feasible []*nodeState) *nodeState {
 
 	// Default spread of one owner's replicas over nodes and zones, unless the
 	// pod states its own spread constraints.
-	if uid := controllerUID(p); uid != "" && len(p.Spec.TopologySpreadConstraints) == 0 {
-		if oc := c.owners[uid]; oc != nil {
-			var maxNode, maxZone int
+	if info.owner != "" && len(p.Spec.TopologySpreadConstraints) == 0 {
+		if oc := c.owners[info.owner]; oc != nil {
+			zone := c.topology(LabelZone).nodeDom
+			var maxNode, maxZone int64
 			zones := false
-			for _, n := range feasible {
-				maxNode = max(maxNode, oc.node[n.name])
-				if z, ok := n.labels[LabelZone]; ok {
+			for i, n := range feasible {
+				raw[i] = int64(oc.on(n.idx))
+				maxNode = max(maxNode, raw[i])
+				if d := zone[n.idx]; d >= 0 {
 					zones = true
-					maxZone = max(maxZone, oc.zone[z])
+					maxZone = max(maxZone, int64(oc.zone[d]))
 				}
 			}
 			for i, n := range feasible {
 				s := int64(100)
 				if maxNode > 0 {
-					s = int64(100 * (maxNode - oc.node[n.name]) / maxNode)
+					s = 100 * (maxNode - raw[i]) / maxNode
 				}
-				if z, ok := n.labels[LabelZone]; zones && ok {
+				if d := zone[n.idx]; zones && d >= 0 {
 					zs := int64(100)
 					if maxZone > 0 {
-						zs = int64(100 * (maxZone - oc.zone[z]) / maxZone)
+						zs = 100 * (maxZone - int64(oc.zone[d])) / maxZone
 					}
 					s = (s + 2*zs) / 3
 				}
@@ -98,25 +115,33 @@ func (c *cluster) pick(info *podInfo, feasible []*nodeState) *nodeState {
 	}
 
 	// Least allocated cpu and memory, counting this pod.
-	cpu := nonZero(info.req[api.ResourceCPU], defaultCPUMillis)
-	mem := nonZero(info.req[api.ResourceMemory], defaultMemoryBytes)
+	cpu := nonZero(info.cpu, defaultCPUMillis)
+	mem := nonZero(info.mem, defaultMemoryBytes)
 	for i, n := range feasible {
-		s := (leastAllocated(n.nzCPU+cpu, n.alloc[api.ResourceCPU]) + leastAllocated(n.nzMem+mem, n.alloc[api.ResourceMemory])) / 2
+		s := (leastAllocated(n.nzCPU+cpu, n.alloc[resCPU]) + leastAllocated(n.nzMem+mem, n.alloc[resMem])) / 2
 		total[i] += weightLeastAllocated * s
 	}
 
 	best := 0
-	bestHash := tieHash(p, feasible[0].name)
+	bestHash := nodeHash(info.seed, feasible[0].name)
 	for i := 1; i < len(feasible); i++ {
 		if total[i] < total[best] {
 			continue
 		}
-		h := tieHash(p, feasible[i].name)
+		h := nodeHash(info.seed, feasible[i].name)
 		if total[i] > total[best] || h > bestHash {
 			best, bestHash = i, h
 		}
 	}
 	return feasible[best]
+}
+
+// grow returns s with length n, reusing its array when it is big enough.
+func grow(s []int64, n int) []int64 {
+	if cap(s) < n {
+		return make([]int64, n, 2*n)
+	}
+	return s[:n]
 }
 
 func leastAllocated(requested, capacity int64) int64 {

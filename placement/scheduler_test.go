@@ -798,31 +798,21 @@ func TestPendingOrder(t *testing.T) {
 	}
 }
 
-// BenchmarkSchedule: 500 nodes in 3 zones, 2,000 pending pods of 20 owners,
-// a tenth with hostname anti-affinity and a tenth with zone spread.
-func BenchmarkSchedule(b *testing.B) {
-	var snap Snapshot
-	for i := range 500 {
-		snap.Nodes = append(snap.Nodes, mkNode(fmt.Sprintf("n%03d", i), "16", "64Gi", withLabels(LabelZone, fmt.Sprintf("z%d", i%3))))
+// Replicas that fit nowhere are explained once, but a placement in between
+// may make room: here the second web pod can follow the db pod placed
+// after the first web pod was refused.
+func TestUnplacedReplicasAfterAPlacement(t *testing.T) {
+	web := func(name string, sec int) *api.Pod {
+		return mkPod(name, "100m", "", created(sec), labels("app", "web"), owner("rs-web"), podAffinity(podTerm(LabelHostname, "app", "db")))
 	}
-	var pending []*api.Pod
-	for i := range 2000 {
-		app := fmt.Sprintf("app%d", i%20)
-		opts := []podOpt{created(i), labels("app", app), owner(app)}
-		switch i % 10 {
-		case 0:
-			opts = append(opts, antiAffinity(podTerm(LabelHostname, "app", app)))
-		case 1:
-			opts = append(opts, spread(LabelZone, 1, api.DoNotSchedule, "app", app))
-		}
-		pending = append(pending, mkPod(fmt.Sprintf("p%04d", i), "250m", "256Mi", opts...))
+	pending := []*api.Pod{web("web-1", 1), web("web-2", 2), mkPod("db", "100m", "", created(3), labels("app", "db")), web("web-3", 4)}
+	plan := Schedule(Snapshot{Nodes: threeNodes("4")}, pending)
+	placed := placedOn(plan)
+	if len(plan.Unplaced) != 2 || plan.Unplaced[0].Pod.Name != "web-1" || plan.Unplaced[1].Pod.Name != "web-2" ||
+		plan.Unplaced[1].Reason != "0/3 nodes are available: 3 node(s) didn't match pod affinity rules." {
+		t.Fatalf("unplaced %+v", plan.Unplaced)
 	}
-	b.ResetTimer()
-	for range b.N {
-		plan := Schedule(snap, pending)
-		if len(plan.Placements) != len(pending) {
-			b.Fatalf("%d unplaced: %v", len(plan.Unplaced), plan.Unplaced[0])
-		}
+	if placed["web-3"] == "" || placed["web-3"] != placed["db"] {
+		t.Fatalf("web-3 not placed with db: %v", placed)
 	}
-	b.ReportMetric(float64(b.N*len(pending))/b.Elapsed().Seconds(), "pods/s")
 }

@@ -6,8 +6,8 @@
 //   - Reconciler, the pod reconciler (below), with the Prober that runs
 //     liveness, readiness and startup probes.
 //   - Runtime, the seam between the reconciler and containerd (images,
-//     containers, exec, logs), each call idempotent (see their comments)
-//     and safe for concurrent use.
+//     containers, exec, logs, resource use), each call idempotent (see
+//     their comments) and safe for concurrent use.
 //   - Fake, an in-memory Runtime with an injected clock, for unit tests.
 //   - Containerd, the Runtime on a containerd daemon (client v1.7, daemon
 //     1.6 or later): images pulled or imported (ImportArchive) and unpacked

@@ -27,7 +27,7 @@ import (
 //
 // Exec runs no process: it calls the handler set with SetExec, or by
 // default interprets the few commands the contract suite runs (see
-// FakeShell). Logs are real files under a directory of the Fake's own
+// FakeShell). Stats reports what SetStats last set (zero by default). Logs are real files under a directory of the Fake's own
 // (SetLogDir), which tests fill with WriteLog.
 type Fake struct {
 	clk clock.Clock
@@ -47,6 +47,7 @@ type fakeStore struct {
 type fakeContainer struct {
 	spec   ContainerSpec
 	status ContainerStatus
+	stats  ContainerStats // At is ignored: Stats stamps the clock's time
 }
 
 var _ Runtime = (*Fake)(nil)

@@ -167,6 +167,28 @@ type Runtime interface {
 	// appended to, whether or not it exists yet. Read it with ReadLog;
 	// RotateLog keeps one older copy beside it, at LogPath(id)+".1".
 	LogPath(id string) string
+
+	// Stats samples running container id's resource use: its cumulative
+	// CPU time and its memory working set, at the time the sample was
+	// taken. It changes nothing and is safe to call as often as wanted. A
+	// container that is not running gives an error wrapping ErrNotRunning;
+	// an unknown ID, ErrNotFound.
+	Stats(ctx context.Context, id string) (ContainerStats, error)
+}
+
+// ContainerStats is one sample of a container's resource use. A CPU rate
+// is the difference of two samples' CPUUsage over the difference of their
+// At.
+type ContainerStats struct {
+	// CPUUsage is the CPU time the container has used since it started,
+	// over all CPUs.
+	CPUUsage time.Duration
+	// MemoryWorkingSet is the memory in use in bytes, less the inactive
+	// file cache that the kernel reclaims first, as the kubelet reports
+	// it (and as the OOM killer sees it).
+	MemoryWorkingSet int64
+	// At is when the sample was taken.
+	At time.Time
 }
 
 // containerID derives a container's ID from what makes it unique, so that

@@ -65,6 +65,7 @@ any member with --join and passes that token with --token or --token-file.`,
 	fl.IntVar(&f.cfg.APIPort, "api-port", node.DefaultAPIPort, "HTTP API port")
 	fl.StringVar(&f.labels, "labels", "", "node labels, k=v,... ("+node.ZoneLabel+" sets the zone)")
 	fl.StringVar(&f.resources, "resources", "", "extended resources this node offers, name=count,... (nvidia.com/gpu=4)")
+	fl.IntVar(&f.cfg.MaxPods, "max-pods", node.DefaultMaxPods, "how many pods this node takes")
 	fl.DurationVar(&f.deadVoterTimeout, "dead-voter-timeout", 10*time.Second, "how long a voter may be failed before a healthy node replaces it")
 	fl.StringVar(&f.configFile, "config", "", "YAML file of flag values (keys are flag names); flags on the command line win")
 	fl.StringVar(&f.cfg.Containerd, "containerd", node.ContainerdAuto, "auto (run the node's own containerd when root with containerd installed), supervise, or off")
@@ -74,6 +75,9 @@ any member with --join and passes that token with --token or --token-file.`,
 	fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod addresses of the whole cluster; every node gets a /24 of it (give every node the same value)")
 	fl.DurationVar(&f.cfg.NodeGrace, "node-grace", 3*time.Second, "how long a node may be unreachable before it is NotReady and its pods are replaced elsewhere")
 	fl.StringVar(&f.cfg.ClusterDomain, "cluster-domain", "cluster.local", "DNS domain of services and pods")
+	fl.StringVar(&f.cfg.DNSAddr, "dns-addr", "", "where this node answers DNS: IP, IP:port, :port, or off (default: the advertise address, port 53); nodes that run pods also answer on their pod bridge's gateway, port 53")
+	fl.StringArrayVar(&f.cfg.DNSUpstreams, "dns-upstream", nil, "resolver for names outside the cluster domain, IP or IP:port (repeatable; default: the nameservers in /etc/resolv.conf; off refuses such names)")
+	fl.DurationVar(&f.cfg.DNSTTL, "dns-ttl", 5*time.Second, "TTL of the cluster's DNS answers")
 	fl.BoolVar(&f.cfg.InsecureDev, "insecure-dev", false, "turn off TLS, authentication and secret encryption (local experiments only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -152,6 +156,9 @@ func (f *agentFlags) run() error {
 	}
 	if f.cfg.Resources, err = parseResources(f.resources); err != nil {
 		return err
+	}
+	if f.cfg.MaxPods < 1 {
+		return fmt.Errorf("--max-pods %d: a node must take at least 1 pod", f.cfg.MaxPods)
 	}
 	if f.cfg.RegistryMirrors, err = node.ParseRegistryMirrors(f.registryMirrors); err != nil {
 		return err

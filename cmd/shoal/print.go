@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"text/tabwriter"
 
@@ -98,6 +99,7 @@ var columns = map[string][]column{
 		}},
 		{head: "SELECTOR", wide: true, val: func(m map[string]any) string { return labelsOf(field(m, "spec.selector")) }},
 	},
+	"Endpoints": {{head: "ENDPOINTS", val: endpointsList}},
 	"Job": {
 		{head: "COMPLETIONS", val: ratio("status.succeeded", "spec.completions")},
 		{head: "ACTIVE", val: func(m map[string]any) string { return fmt.Sprint(num(m, "status.active")) }},
@@ -165,6 +167,46 @@ func podStatus(m map[string]any) string {
 		return p
 	}
 	return "Pending"
+}
+
+// endpointsList is kubectl's ENDPOINTS column: the ready addresses as
+// ip:port (or just ip for a subset without ports), the first three of
+// them, then how many more there are.
+func endpointsList(m map[string]any) string {
+	const show = 3
+	var list []string
+	total := 0
+	add := func(s string) {
+		total++
+		if len(list) < show {
+			list = append(list, s)
+		}
+	}
+	subsets, _ := field(m, "subsets").([]any)
+	for _, s := range subsets {
+		sm, _ := s.(map[string]any)
+		addrs, _ := sm["addresses"].([]any)
+		ports, _ := sm["ports"].([]any)
+		if len(ports) == 0 {
+			for _, a := range addrs {
+				am, _ := a.(map[string]any)
+				add(str(am, "ip"))
+			}
+			continue
+		}
+		for _, p := range ports {
+			pm, _ := p.(map[string]any)
+			for _, a := range addrs {
+				am, _ := a.(map[string]any)
+				add(net.JoinHostPort(str(am, "ip"), str(pm, "port")))
+			}
+		}
+	}
+	out := dashIfEmpty(strings.Join(list, ","))
+	if total > show {
+		out += fmt.Sprintf(" + %d more...", total-show)
+	}
+	return out
 }
 
 func labelsOf(v any) string {

@@ -333,6 +333,46 @@ func RunContract(t *testing.T, newRuntime func(t *testing.T) (runtime.Runtime, C
 		}
 	})
 
+	t.Run("Stats", func(t *testing.T) {
+		rt, ctl := newRuntime(t)
+		running := createStart(t, rt, spec(ctl, "pod-st", "app"))
+		first, err := rt.Stats(ctx, running)
+		if err != nil {
+			t.Fatalf("Stats of a running container: %v", err)
+		}
+		if first.At.IsZero() || first.CPUUsage < 0 || first.MemoryWorkingSet < 0 {
+			t.Errorf("Stats = %+v; want At set and no negative numbers", first)
+		}
+		second, err := rt.Stats(ctx, running)
+		if err != nil {
+			t.Fatalf("second Stats: %v", err)
+		}
+		// CPU time is cumulative: a later sample never shows less.
+		if second.At.Before(first.At) || second.CPUUsage < first.CPUUsage {
+			t.Errorf("a later sample went back: %+v, then %+v", first, second)
+		}
+		if st := find(t, rt, running); st.State != runtime.StateRunning {
+			t.Errorf("after Stats the container is %s, want running", st.State)
+		}
+
+		created, err := rt.Create(ctx, spec(ctl, "pod-st", "created"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exited := createStart(t, rt, spec(ctl, "pod-st", "exited"))
+		if err := rt.Stop(ctx, exited, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{created, exited} {
+			if _, err := rt.Stats(ctx, id); !errors.Is(err, runtime.ErrNotRunning) {
+				t.Errorf("Stats of %s container %s = %v, want ErrNotRunning", find(t, rt, id).State, id, err)
+			}
+		}
+		if _, err := rt.Stats(ctx, "no-such-container"); !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("Stats of an unknown ID = %v, want ErrNotFound", err)
+		}
+	})
+
 	t.Run("ListSurvivesRestart", func(t *testing.T) {
 		rt, ctl := newRuntime(t)
 		running := createStart(t, rt, spec(ctl, "pod-1", "app"))
