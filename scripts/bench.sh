@@ -8,7 +8,7 @@
 #   scripts/bench.sh rss          BenchmarkIdleAgentRSS
 #   scripts/bench.sh pods         the node-runtime benchmarks (integration/bench_pods_test.go):
 #                                 pod start latency, agent CPU/RSS with 50 idle pods (about
-#                                 6 minutes; root, containerd, runc, CNI plugins, busybox-static).
+#                                 5 minutes; root, containerd, runc, CNI plugins, busybox-static).
 #                                 `all` runs them too when SHOAL_BENCH_PODS=1 is set.
 #   scripts/bench.sh dns          BenchmarkDNS: dnsperf against a leader and a follower holding
 #                                 1,000 Services and 10,000 Ready pods, and NSD serving the same
