@@ -191,17 +191,40 @@ func (c *Containerd) Remove(ctx context.Context, id string) error {
 // task; once the task is gone, from the labels Stop wrote. A started
 // container whose task vanished without Stop (a reboot) is StateUnknown.
 func (c *Containerd) List(ctx context.Context) ([]ContainerStatus, error) {
-	ctrs, err := c.client.ContainerService().List(ctx, `labels."`+LabelPodUID+`"`)
+	return c.list(ctx, `labels."`+LabelPodUID+`"`, true)
+}
+
+// ListPod is List for one pod's containers: it asks only their shims, so a
+// node with many pods does not ask every shim once per pod.
+func (c *Containerd) ListPod(ctx context.Context, podUID string) ([]ContainerStatus, error) {
+	return c.list(ctx, `labels."`+LabelPodUID+`"==`+strconv.Quote(podUID), false)
+}
+
+// list lists the containers that match filter, with their tasks: all tasks
+// in one call when every container is wanted, else one call per container.
+func (c *Containerd) list(ctx context.Context, filter string, all bool) ([]ContainerStatus, error) {
+	ctrs, err := c.client.ContainerService().List(ctx, filter)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: list containers: %w", err)
 	}
-	resp, err := c.client.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("runtime: list tasks: %w", errdefs.FromGRPC(err))
-	}
-	tasks := make(map[string]*tasktypes.Process, len(resp.Tasks))
-	for _, t := range resp.Tasks {
-		tasks[t.ID] = t
+	tasks := map[string]*tasktypes.Process{}
+	if all {
+		resp, err := c.client.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
+		if err != nil {
+			return nil, fmt.Errorf("runtime: list tasks: %w", errdefs.FromGRPC(err))
+		}
+		for _, t := range resp.Tasks {
+			tasks[t.ID] = t
+		}
+	} else {
+		for _, ctr := range ctrs {
+			resp, err := c.client.TaskService().Get(ctx, &tasksapi.GetRequest{ContainerID: ctr.ID})
+			if err == nil {
+				tasks[ctr.ID] = resp.Process
+			} else if err := errdefs.FromGRPC(err); !errdefs.IsNotFound(err) {
+				return nil, fmt.Errorf("runtime: task of container %s: %w", ctr.ID, err)
+			}
+		}
 	}
 
 	out := make([]ContainerStatus, 0, len(ctrs))

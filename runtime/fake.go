@@ -516,3 +516,15 @@ func (f *Fake) WriteLog(id, text string) error {
 	}
 	return err
 }
+
+// ListPod implements PodLister: List, restricted to one pod.
+func (f *Fake) ListPod(ctx context.Context, podUID string) ([]ContainerStatus, error) {
+	all, err := f.List(ctx)
+	var out []ContainerStatus
+	for _, c := range all {
+		if c.PodUID == podUID {
+			out = append(out, c)
+		}
+	}
+	return out, err
+}

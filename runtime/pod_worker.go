@@ -88,7 +88,13 @@ func (w *podWorker) run(ctx context.Context) {
 
 // list returns this pod's containers by name, oldest attempt first.
 func (w *podWorker) list(ctx context.Context) (map[string][]ContainerStatus, error) {
-	all, err := w.r.Runtime.List(ctx)
+	var all []ContainerStatus
+	var err error
+	if pl, ok := w.r.Runtime.(PodLister); ok {
+		all, err = pl.ListPod(ctx, w.uid)
+	} else {
+		all, err = w.r.Runtime.List(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,13 @@ type EventRecorder interface {
 	RecordPodEvent(pod *api.Pod, eventType, reason, message string)
 }
 
+// PodLister is a Runtime that lists one pod's containers for less than a
+// whole List costs (containerd asks only that pod's shims). ListPod is
+// List restricted to the pod, in the same order.
+type PodLister interface {
+	ListPod(ctx context.Context, podUID string) ([]ContainerStatus, error)
+}
+
 // ExitNotifier is a Runtime that says when a container's process ends, so
 // that the reconciler reacts at once instead of at its next resync.
 type ExitNotifier interface {

@@ -249,6 +249,36 @@ func RunContract(t *testing.T, newRuntime func(t *testing.T) (runtime.Runtime, C
 		}
 	})
 
+	t.Run("ListPodIsListOfOnePod", func(t *testing.T) {
+		rt, ctl := newRuntime(t)
+		pl, ok := rt.(runtime.PodLister)
+		if !ok {
+			t.Skip("this runtime has no ListPod")
+		}
+		createStart(t, rt, spec(ctl, "pod-l1", "app"))
+		createStart(t, rt, spec(ctl, "pod-l2", "app"))
+		if _, err := rt.Create(ctx, spec(ctl, "pod-l1", "side")); err != nil {
+			t.Fatal(err)
+		}
+		all, err := rt.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []runtime.ContainerStatus
+		for _, c := range all {
+			if c.PodUID == "pod-l1" {
+				want = append(want, c)
+			}
+		}
+		got, err := pl.ListPod(ctx, "pod-l1")
+		if err != nil || len(got) != 2 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("ListPod(pod-l1) = %v, %v; want %v", got, err, want)
+		}
+		if got, err := pl.ListPod(ctx, "no-such-pod"); err != nil || len(got) != 0 {
+			t.Fatalf("ListPod of an unknown pod = %v, %v; want nothing", got, err)
+		}
+	})
+
 	t.Run("Exec", func(t *testing.T) {
 		rt, ctl := newRuntime(t)
 		id := createStart(t, rt, spec(ctl, "pod-e", "app"))
