@@ -203,11 +203,25 @@ func TestContainerd(t *testing.T) {
 		if st.ExitCode != 0 || st.OOMKilled {
 			t.Errorf("status = %+v, want exit 0", st)
 		}
-		b, err := os.ReadFile(c.LogPath(id))
-		if err != nil {
-			t.Fatal(err)
+		// The shim copies stdout and stderr on their own; the exit can be
+		// reported before the last of it reaches the file.
+		wants := []string{"out:value-a\n", "err:web-0\n", "/tmp\n", "from-host", "ro\n", "tmpfs-ok\n"}
+		var b []byte
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if b, err = os.ReadFile(c.LogPath(id)); err != nil {
+				t.Fatal(err)
+			}
+			missing := 0
+			for _, want := range wants {
+				if !strings.Contains(string(b), want) {
+					missing++
+				}
+			}
+			if missing == 0 || time.Now().After(deadline) {
+				break
+			}
 		}
-		for _, want := range []string{"out:value-a\n", "err:web-0\n", "/tmp\n", "from-host", "ro\n", "tmpfs-ok\n"} {
+		for _, want := range wants {
 			if !strings.Contains(string(b), want) {
 				t.Errorf("log lacks %q:\n%s", want, b)
 			}
