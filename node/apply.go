@@ -49,30 +49,38 @@ func (a *Agent) handleApply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, api.NewError(api.ReasonBadRequest, "apply: %v", err))
 		return
 	}
-	objs, problems := a.decodeApply(req.Items)
-	if len(problems) > 0 {
-		writeError(w, api.NewError(api.ReasonInvalid, "%s", strings.Join(problems, "\n")))
-		return
-	}
-	ops, results, err := a.planApply(objs)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if req.DryRun || len(ops) == 0 {
+	// A controller may write an object (its status, say) between the plan
+	// and the commit; the plan is then made again on the newer state.
+	for attempt := 1; ; attempt++ {
+		objs, problems := a.decodeApply(req.Items)
+		if len(problems) > 0 {
+			writeError(w, api.NewError(api.ReasonInvalid, "%s", strings.Join(problems, "\n")))
+			return
+		}
+		ops, results, err := a.planApply(objs)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if req.DryRun || len(ops) == 0 {
+			writeJSON(w, http.StatusOK, results)
+			return
+		}
+		res, err := a.commitOps(r.Context(), ops...)
+		if api.IsConflict(err) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			if api.ReasonOf(err) == api.ReasonConflict {
+				err = api.NewError(api.ReasonConflict, "%s (other writers kept changing it while applying; run apply again)", err.Error())
+			}
+			writeError(w, err)
+			return
+		}
+		setIndex(w, res.Index)
 		writeJSON(w, http.StatusOK, results)
 		return
 	}
-	res, err := a.commitOps(r.Context(), ops...)
-	if err != nil {
-		if api.ReasonOf(err) == api.ReasonConflict {
-			err = api.NewError(api.ReasonConflict, "%s (another writer changed it while applying; run apply again)", err.Error())
-		}
-		writeError(w, err)
-		return
-	}
-	setIndex(w, res.Index)
-	writeJSON(w, http.StatusOK, results)
 }
 
 // decodeApply decodes, defaults and validates every item, collecting every
