@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -205,8 +206,11 @@ func (c *regClient) run(ctx context.Context, keys []string) {
 // different nodes while leaders are killed and nodes cut off; the history
 // must be linearizable.
 func TestLinearizableUnderFaults(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make network namespaces")
+	}
 	if err := devnet.Check(); err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	net := newTestNet(t)
 	dir := t.TempDir()
