@@ -37,6 +37,17 @@ func deploymentArg(s string) (string, error) {
 	return name, nil
 }
 
+// rolloutTarget reads a rollout command's deployment argument and makes
+// the client.
+func rolloutTarget(cf *clientFlags, arg string) (string, *api.Client, error) {
+	name, err := deploymentArg(arg)
+	if err != nil {
+		return "", nil, err
+	}
+	cl, err := cf.client()
+	return name, cl, err
+}
+
 func getDeployment(ctx context.Context, cl *api.Client, ns, name string) (*api.Deployment, error) {
 	o, err := cl.Get(ctx, "Deployment", ns, name)
 	if err != nil {
@@ -94,11 +105,7 @@ func newRolloutStatusCmd(cf *clientFlags) *cobra.Command {
 		Short: "Follow a rollout until it completes; exit 1 if it fails or times out",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args[0])
-			if err != nil {
-				return err
-			}
-			cl, err := cf.client()
+			name, cl, err := rolloutTarget(cf, args[0])
 			if err != nil {
 				return err
 			}
@@ -175,11 +182,7 @@ func newRolloutHistoryCmd(cf *clientFlags) *cobra.Command {
 		Short: "List a Deployment's revisions, or show one",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args[0])
-			if err != nil {
-				return err
-			}
-			cl, err := cf.client()
+			name, cl, err := rolloutTarget(cf, args[0])
 			if err != nil {
 				return err
 			}
@@ -227,11 +230,7 @@ func newRolloutUndoCmd(cf *clientFlags) *cobra.Command {
 		Short: "Roll a Deployment back to its previous revision, or to revision N",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args[0])
-			if err != nil {
-				return err
-			}
-			cl, err := cf.client()
+			name, cl, err := rolloutTarget(cf, args[0])
 			if err != nil {
 				return err
 			}
@@ -275,11 +274,7 @@ func newRolloutRestartCmd(cf *clientFlags) *cobra.Command {
 		Short: "Replace every pod of a Deployment with a rolling update",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args[0])
-			if err != nil {
-				return err
-			}
-			cl, err := cf.client()
+			name, cl, err := rolloutTarget(cf, args[0])
 			if err != nil {
 				return err
 			}
