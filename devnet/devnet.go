@@ -14,19 +14,28 @@
 package devnet
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 )
 
-// Network is a set of hosts on one bridge. Name prefixes every link and
-// namespace it makes, so two Networks with different names never collide.
+// Network is a set of hosts on one bridge. Name prefixes every link,
+// namespace and cgroup it makes, so two Networks with different names never
+// collide.
 type Network struct {
 	Name   string       // short: link names have at most 15 characters
 	Subnet netip.Prefix // an IPv4 /24; hosts get .1, .2, ...; the bridge .254
+	// Dir holds the hosts' disks: host i's files live under Dir/h<i>
+	// (Host.Root). A power cut loses every mount under it and the host's
+	// RunDir, as a machine loses its RAM. Empty: the hosts have no disk of
+	// their own, and a power cut only kills processes and cuts the link.
+	Dir string
 }
 
 // Host is one host of a Network.
@@ -35,6 +44,20 @@ type Host struct {
 	NetNS string // the namespace's name, under /var/run/netns
 	Veth  string // the host's end of the pair in the caller's namespace
 	IP    netip.Addr
+	// Root is the host's disk (Network.Dir/h<i>), or "" without one.
+	Root string
+
+	network string
+}
+
+// RunDir is the host's volatile directory, its /run: a power cut empties
+// it. Give it to the host's agent as --run-dir. "" when the host has no
+// Root.
+func (h Host) RunDir() string {
+	if h.Root == "" {
+		return ""
+	}
+	return filepath.Join(h.Root, "run")
 }
 
 // Bridge is the bridge's link name.
@@ -51,7 +74,11 @@ func (n *Network) addr(i int) netip.Addr {
 
 // Host describes host i (1-based) without creating it.
 func (n *Network) Host(i int) Host {
-	return Host{Index: i, NetNS: fmt.Sprintf("%s-h%d", n.Name, i), Veth: fmt.Sprintf("%sv%d", n.Name, i), IP: n.addr(i)}
+	h := Host{Index: i, NetNS: fmt.Sprintf("%s-h%d", n.Name, i), Veth: fmt.Sprintf("%sv%d", n.Name, i), IP: n.addr(i), network: n.Name}
+	if n.Dir != "" {
+		h.Root = filepath.Join(n.Dir, fmt.Sprintf("h%d", i))
+	}
+	return h
 }
 
 func run(name string, args ...string) error {
@@ -92,13 +119,16 @@ func (n *Network) Create() error {
 	return run("ip", "link", "set", n.Bridge(), "up")
 }
 
-// AddHost makes host i: its namespace, veth pair and address.
+// AddHost makes host i: its namespace, veth pair, address, cgroup and
+// disk. Adding a host that exists is not an error.
 func (n *Network) AddHost(i int) (Host, error) {
 	h := n.Host(i)
 	if err := run("ip", "netns", "add", h.NetNS); err != nil && !strings.Contains(err.Error(), "File exists") {
 		return h, err
 	}
-	if err := run("ip", "link", "add", h.Veth, "type", "veth", "peer", "name", "eth0", "netns", h.NetNS); err != nil && !strings.Contains(err.Error(), "File exists") {
+	// The host's MAC address is fixed, as a machine's is, so the others'
+	// ARP caches stay right across its reboots.
+	if err := run("ip", "link", "add", h.Veth, "type", "veth", "peer", "name", "eth0", "address", h.mac(), "netns", h.NetNS); err != nil && !strings.Contains(err.Error(), "File exists") {
 		return h, err
 	}
 	steps := [][]string{
@@ -112,7 +142,22 @@ func (n *Network) AddHost(i int) (Host, error) {
 			return h, err
 		}
 	}
+	if _, err := h.ensureCgroup(); err != nil {
+		return h, err
+	}
+	if h.Root != "" {
+		if err := os.MkdirAll(h.RunDir(), 0o755); err != nil {
+			return h, fmt.Errorf("devnet: host %s: %w", h.NetNS, err)
+		}
+	}
 	return h, nil
+}
+
+// mac is the host's MAC address: locally administered, from the network's
+// name and the host's index.
+func (h Host) mac() string {
+	sum := sha256.Sum256([]byte(h.network))
+	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", sum[0], sum[1], sum[2], byte(h.Index>>8), byte(h.Index))
 }
 
 // Args is the command line that runs name with args inside the host.
@@ -120,37 +165,66 @@ func (h Host) Args(name string, args ...string) []string {
 	return append([]string{"nsenter", "--net=/var/run/netns/" + h.NetNS, name}, args...)
 }
 
-// Command runs name with args inside the host's network namespace.
+// Command runs name with args inside the host's network namespace. Run
+// it with Start to make it one of the host's processes, which a power cut
+// kills; short commands (ip, iptables) may simply Run.
 func (h Host) Command(name string, args ...string) *exec.Cmd {
 	a := h.Args(name, args...)
 	return exec.Command(a[0], a[1:]...)
 }
 
-// RemoveHost deletes host i's namespace (its end of the veth goes with it).
+// RemoveHost powers host i off and removes all of it: processes, mounts,
+// namespace, link, cgroups and disk.
 func (n *Network) RemoveHost(i int) error {
 	h := n.Host(i)
-	if err := run("ip", "netns", "del", h.NetNS); err != nil && !strings.Contains(err.Error(), "No such file") {
-		return err
+	err := h.teardown()
+	if h.Root != "" {
+		err = errors.Join(err, os.RemoveAll(h.Root))
 	}
-	if err := run("ip", "link", "del", h.Veth); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
-		return err
-	}
-	return nil
+	return err
 }
 
-// Destroy removes every host namespace of the network and the bridge.
+// Destroy removes every host of the network and the bridge, whatever state
+// they are in (running, frozen, powered off, half made), and the hosts'
+// disks under Dir. It leaves no process, mount, namespace, link or cgroup
+// behind.
 func (n *Network) Destroy() error {
+	seen := map[int]bool{}
 	out, _ := exec.Command("ip", "netns", "list").Output()
-	var errs []error
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 0 && strings.HasPrefix(f[0], n.Name+"-h") {
-			if err := run("ip", "netns", "del", f[0]); err != nil {
-				errs = append(errs, err)
+			if i, err := strconv.Atoi(strings.TrimPrefix(f[0], n.Name+"-h")); err == nil {
+				seen[i] = true
 			}
 		}
 	}
+	if root, err := cgroup2Mount(); err == nil {
+		dirs, _ := filepath.Glob(filepath.Join(root, n.Name, "h*"))
+		for _, d := range dirs {
+			if i, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "h")); err == nil {
+				seen[i] = true
+			}
+		}
+	}
+	if n.Dir != "" {
+		dirs, _ := filepath.Glob(filepath.Join(n.Dir, "h*"))
+		for _, d := range dirs {
+			if i, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "h")); err == nil {
+				seen[i] = true
+			}
+		}
+	}
+	var errs []error
+	for i := range seen {
+		if err := n.RemoveHost(i); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := run("ip", "link", "del", n.Bridge()); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+		errs = append(errs, err)
+	}
+	if err := removeCgroups("/" + n.Name); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -83,10 +82,7 @@ func BenchmarkHostFailover(b *testing.B) {
 		}
 		b.StartTimer()
 		t0 := time.Now()
-		syscall.Kill(-victim.cmd.Process.Pid, syscall.SIGKILL)
-		victim.cmd.Wait()
-		victim.cmd = nil
-		victim.stopPods()
+		victim.powerCut()
 		var tReady, tDNS time.Duration
 		deadline := time.Now().Add(3 * time.Minute)
 		for (tReady == 0 || tDNS == 0) && time.Now().Before(deadline) {
@@ -115,7 +111,7 @@ func BenchmarkHostFailover(b *testing.B) {
 			b.Fatalf("not recovered within 3 minutes (ready %s, dns %s)", tReady, tDNS)
 		}
 		ready, dns = append(ready, tReady), append(dns, tDNS)
-		victim.start()
+		victim.boot()
 		waitFor(b, 60*time.Second, victim.name+" back with no leftover containers", func() (bool, string) {
 			n, err := victim.containers()
 			return err == nil && n == 0, fmt.Sprint(n, err)

@@ -53,7 +53,7 @@ func benchPodAgent(t *testing.T) *agent {
 	archive := buildTestImage(t)
 	n := newTestNet(t)
 	h := n.addHost()
-	a := startPodAgent(t, "n1", h, filepath.Join(t.TempDir(), "n1"), "--log-level", "info")
+	a := startPodAgent(t, "n1", h, "--log-level", "info")
 	a.waitNode(t, "n1")
 	if out, err := a.cli("image", "import", archive); err != nil {
 		t.Fatalf("image import: %v\n%s", err, out)

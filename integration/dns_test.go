@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -188,10 +187,7 @@ func TestServiceDNSAcrossHosts(t *testing.T) {
 			lost = ip
 		}
 	}
-	syscall.Kill(-victim.cmd.Process.Pid, syscall.SIGKILL)
-	victim.cmd.Wait()
-	victim.cmd = nil
-	victim.stopPods()
+	victim.powerCut()
 	killed := time.Now()
 	waitFor(t, 90*time.Second, "the dead host's pod "+lost+" to leave the answers", func() (bool, string) {
 		ips, out, _ := a.lookup("client", "web")

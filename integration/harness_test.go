@@ -86,6 +86,7 @@ type agent struct {
 	logPath string
 	netns   string      // the network namespace of the agent's host; "" for this one
 	host    devnet.Host // the agent's host, when it runs in one
+	network *devnet.Network
 	// adminConf is the credential the tests use: the admin.conf written by
 	// the node that bootstrapped the cluster.
 	adminConf string
@@ -131,12 +132,16 @@ func (a *agent) start() {
 		a.t.Fatal(err)
 	}
 	a.cmd = exec.Command(shoalBin, a.args...)
+	start := a.cmd.Start
 	if a.netns != "" {
-		a.cmd = exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + a.netns, shoalBin}, a.args...)...)
+		// One of the host's processes: a power cut of the host kills it,
+		// its containerd and its containers.
+		a.cmd = a.host.Command(shoalBin, a.args...)
+		start = func() error { return a.host.Start(a.cmd) }
 	}
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := a.cmd.Start(); err != nil {
+	if err := start(); err != nil {
 		a.t.Fatal(err)
 	}
 	logf.Close()
@@ -152,7 +157,9 @@ func (a *agent) start() {
 	})
 }
 
-// kill9 kills the agent as a power cut would.
+// kill9 kills the agent and its containerd (its process group) with
+// SIGKILL. Containers keep running, as they do when an agent crashes; for a
+// power cut of the agent's host, see powerCut.
 func (a *agent) kill9() {
 	if a.cmd == nil || a.cmd.Process == nil {
 		return

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/shoal-dev/shoal/devnet"
@@ -46,8 +45,13 @@ func newTestNet(t testing.TB) *testNet {
 	n := &testNet{t: t, Network: devnet.Network{
 		Name:   fmt.Sprintf("sht%04x", rand.IntN(0xffff)),
 		Subnet: netip.MustParsePrefix(fmt.Sprintf("10.99.%d.0/24", 100+rand.IntN(150))),
+		Dir:    t.TempDir(), // removed after Destroy, which unmounts what is under it
 	}}
-	t.Cleanup(func() { n.Destroy() })
+	t.Cleanup(func() {
+		if err := n.Destroy(); err != nil {
+			t.Errorf("tearing the test hosts down: %v", err)
+		}
+	})
 	if err := n.Create(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +61,9 @@ func newTestNet(t testing.TB) *testNet {
 // host is one test host: its namespace and address.
 type host struct {
 	devnet.Host
-	netns string
-	ip    string
+	netns   string
+	ip      string
+	network *devnet.Network
 }
 
 // nsenter runs a command inside the host's network namespace.
@@ -72,47 +77,47 @@ func (n *testNet) addHost() host {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	return host{Host: h, netns: h.NetNS, ip: h.IP.String()}
+	return host{Host: h, netns: h.NetNS, ip: h.IP.String(), network: &n.Network}
 }
 
 // startPodAgent runs an agent that runs pods, with its own containerd, in
-// host h.
-func startPodAgent(t testing.TB, name string, h host, dataDir string, extra ...string) *agent {
+// host h, as the host's init would: its data dir on the host's disk, its
+// volatile state in the host's RunDir, its containers in the host's
+// cgroup.
+func startPodAgent(t testing.TB, name string, h host, extra ...string) *agent {
 	t.Helper()
-	args := append([]string{"--containerd", "supervise"}, extra...)
-	a := newAgent(t, name, h.ip, dataDir, args...)
-	a.netns, a.host = h.netns, h.Host
-	t.Cleanup(a.stopPods)
+	run := h.RunDir()
+	args := append([]string{"--containerd", "supervise", "--run-dir", filepath.Join(run, "shoal"),
+		"--netns-dir", filepath.Join(run, "netns"), "--cgroup-parent", h.PodCgroupParent()}, extra...)
+	a := newAgent(t, name, h.ip, filepath.Join(h.Root, "var", "lib", "shoal"), args...)
+	a.logPath = filepath.Join(h.network.Dir, name+".log")
+	a.netns, a.host, a.network = h.netns, h.Host, h.network
 	a.start()
 	return a
 }
 
-// stopPods kills what an agent's pods left behind once the agent is gone:
-// the containers' shims outlive the agent and containerd on purpose.
-func (a *agent) stopPods() {
-	out, _ := exec.Command("pgrep", "-f", "containerd-shim.*"+filepath.Join(a.dataDir, "containerd")).Output()
-	for _, pid := range strings.Fields(string(out)) {
-		exec.Command("kill", "-9", pid).Run()
+// powerCut cuts the power of the agent's host: every process of it dies
+// at once, containers included, and its link goes down.
+func (a *agent) powerCut() {
+	a.t.Helper()
+	if err := a.host.PowerCut(); err != nil {
+		a.t.Fatal(err)
 	}
-	// Pod network namespaces and tmpfs volumes are mounts under the data
-	// dir or /var/run/netns; unmount what this agent made.
-	mounts, _ := os.ReadFile("/proc/self/mounts")
-	for _, line := range strings.Split(string(mounts), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 1 && strings.HasPrefix(f[1], a.dataDir) {
-			exec.Command("umount", "-l", f[1]).Run()
-		}
+	if a.cmd != nil {
+		a.cmd.Wait()
+		a.cmd = nil
 	}
-	recs, _ := filepath.Glob(filepath.Join(a.dataDir, "cni", "pods", "*.json"))
-	for _, r := range recs {
-		b, _ := os.ReadFile(r)
-		if i := strings.Index(string(b), `"netnsPath":"`); i >= 0 {
-			p := string(b[i+len(`"netnsPath":"`):])
-			p = p[:strings.IndexByte(p, '"')]
-			exec.Command("umount", "-l", p).Run()
-			os.Remove(p)
-		}
+}
+
+// boot boots the agent's host after a power cut and starts its agent.
+func (a *agent) boot() {
+	a.t.Helper()
+	h, err := a.network.Boot(a.host.Index)
+	if err != nil {
+		a.t.Fatal(err)
 	}
+	a.host = h
+	a.start()
 }
 
 // buildTestImage writes the test image archive and returns its path.

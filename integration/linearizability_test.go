@@ -225,7 +225,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 			extra = []string{"--join", agents[0].ip, "--token-file", filepath.Join(agents[0].dataDir, "token")}
 		}
 		a := newAgent(t, name, h.ip, filepath.Join(dir, name), extra...)
-		a.netns = h.netns
+		a.netns, a.host = h.netns, h.Host
 		a.start()
 		agents = append(agents, a)
 	}

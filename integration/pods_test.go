@@ -95,7 +95,7 @@ func podsAgent(t *testing.T) (*agent, host) {
 	archive := buildTestImage(t)
 	n := newTestNet(t)
 	h := n.addHost()
-	a := startPodAgent(t, "n1", h, filepath.Join(t.TempDir(), "n1"))
+	a := startPodAgent(t, "n1", h)
 	a.waitNode(t, "n1")
 	if out, err := a.cli("image", "import", archive); err != nil {
 		t.Fatalf("image import: %v\n%s", err, out)
@@ -292,10 +292,9 @@ func TestPodsReachEachOtherAcrossHosts(t *testing.T) {
 	needPods(t)
 	archive := buildTestImage(t)
 	n := newTestNet(t)
-	dir := t.TempDir()
-	a1 := startPodAgent(t, "n1", n.addHost(), filepath.Join(dir, "n1"))
+	a1 := startPodAgent(t, "n1", n.addHost())
 	a1.waitNode(t, "n1")
-	a2 := startPodAgent(t, "n2", n.addHost(), filepath.Join(dir, "n2"),
+	a2 := startPodAgent(t, "n2", n.addHost(),
 		"--join", a1.ip, "--token-file", filepath.Join(a1.dataDir, "token"))
 	a1.waitNode(t, "n2")
 	if out, err := a1.cli("image", "import", "--all-nodes", archive); err != nil || strings.Count(out, "imported") != 2 {

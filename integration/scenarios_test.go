@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -50,7 +49,7 @@ func hostOf(a *agent) devnet.Host { return a.host }
 // runningTasks counts the running containers in an agent's own
 // containerd, asking containerd itself.
 func (a *agent) runningTasks() (int, error) {
-	sock := filepath.Join(a.dataDir, "containerd", "containerd.sock")
+	sock := containerdSocket(a)
 	out, err := exec.Command("ctr", "--address", sock, "-n", "shoal", "tasks", "ls").Output()
 	if err != nil {
 		return 0, err

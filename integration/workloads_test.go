@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,7 +26,6 @@ func startPodCluster(t testing.TB, n int) *podCluster {
 	needPods(t)
 	archive := buildTestImage(t)
 	net := newTestNet(t)
-	dir := t.TempDir()
 	c := &podCluster{}
 	for i := range n {
 		name := fmt.Sprintf("n%d", i+1)
@@ -35,7 +33,7 @@ func startPodCluster(t testing.TB, n int) *podCluster {
 		if i > 0 {
 			extra = []string{"--join", c.agents[0].ip, "--token-file", filepath.Join(c.agents[0].dataDir, "token")}
 		}
-		a := startPodAgent(t, name, net.addHost(), filepath.Join(dir, name), extra...)
+		a := startPodAgent(t, name, net.addHost(), extra...)
 		c.agents = append(c.agents, a)
 		c.agents[0].waitNode(t, name)
 	}
@@ -158,10 +156,7 @@ func TestDeploymentAcrossHosts(t *testing.T) {
 
 	// Power cut on n3: agent, containerd and pods die at once.
 	victim := c.agents[2]
-	syscall.Kill(-victim.cmd.Process.Pid, syscall.SIGKILL)
-	victim.cmd.Wait()
-	victim.cmd = nil
-	victim.stopPods()
+	victim.powerCut()
 	waitFor(t, 90*time.Second, "6 web pods Running and Ready on n1 and n2", func() (bool, string) {
 		pods, err := a.pods("web")
 		if err != nil {
@@ -172,7 +167,7 @@ func TestDeploymentAcrossHosts(t *testing.T) {
 	})
 
 	// n3 comes back: what it ran belongs to others now, so it removes it.
-	victim.start()
+	victim.boot()
 	waitFor(t, 60*time.Second, "n3 to remove the containers of its replaced pods", func() (bool, string) {
 		n, err := victim.containers()
 		return err == nil && n == 0, fmt.Sprintf("%d containers on n3 (%v)", n, err)
@@ -182,7 +177,7 @@ func TestDeploymentAcrossHosts(t *testing.T) {
 // containers counts the containers in an agent's own containerd, running
 // or not, asking containerd itself.
 func (a *agent) containers() (int, error) {
-	sock := filepath.Join(a.dataDir, "containerd", "containerd.sock")
+	sock := containerdSocket(a)
 	out, err := exec.Command("ctr", "--address", sock, "-n", "shoal", "containers", "ls", "-q").Output()
 	if err != nil {
 		return 0, err

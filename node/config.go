@@ -6,13 +6,18 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoal-dev/shoal/clock"
 	"github.com/shoal-dev/shoal/placement"
 	"github.com/shoal-dev/shoal/runtime"
 )
+
+// DefaultRunDir is where an agent keeps what a reboot must clear.
+const DefaultRunDir = "/run/shoal"
 
 // Default ports.
 const (
@@ -66,6 +71,16 @@ type Config struct {
 	// containerd installed). ContainerdSocket uses an existing daemon instead.
 	Containerd       string
 	ContainerdSocket string
+	// RunDir holds what must not outlive a reboot (--run-dir; default
+	// DefaultRunDir): the supervised containerd's state. Keep it on a tmpfs
+	// such as /run, so a machine that lost power starts clean.
+	RunDir string
+	// NetNSDir is where pods' network namespaces are bind-mounted
+	// (--netns-dir; default /var/run/netns, where `ip netns` looks).
+	NetNSDir string
+	// CgroupParent is the cgroup the node's containers are made under
+	// (--cgroup-parent); "" leaves it to containerd (/shoal/<id>).
+	CgroupParent string
 	// RegistryMirrors maps a registry host as references name it
 	// ("docker.io", "10.0.0.5:5000") to mirror URLs that image pulls try
 	// first, in order (--registry-mirror HOST=URL).
@@ -165,6 +180,20 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Containerd == "" {
 		c.Containerd = ContainerdOff
+	}
+	if c.RunDir == "" {
+		c.RunDir = DefaultRunDir
+	}
+	if c.NetNSDir == "" {
+		c.NetNSDir = runtime.DefaultNetNSDir
+	}
+	for flag, dir := range map[string]string{"--run-dir": c.RunDir, "--netns-dir": c.NetNSDir} {
+		if !filepath.IsAbs(dir) {
+			return fmt.Errorf("%s %q: give an absolute path", flag, dir)
+		}
+	}
+	if c.CgroupParent != "" && !strings.HasPrefix(c.CgroupParent, "/") {
+		return fmt.Errorf("--cgroup-parent %q: give a path from the cgroup root, such as /shoal", c.CgroupParent)
 	}
 	switch c.Containerd {
 	case ContainerdOff, ContainerdSupervise, ContainerdAuto:

@@ -33,7 +33,8 @@ func resolveContainerdMode(mode, socket string) string {
 }
 
 // startRuntime connects to containerd: the node's own, started under
-// <data-dir>/containerd, or an existing daemon given by --containerd-socket.
+// <data-dir>/containerd with its state (tasks, shims) in <run-dir>, or an
+// existing daemon given by --containerd-socket.
 func (a *Agent) startRuntime(ctx context.Context) error {
 	socket := a.cfg.ContainerdSocket
 	switch resolveContainerdMode(a.cfg.Containerd, socket) {
@@ -44,6 +45,7 @@ func (a *Agent) startRuntime(ctx context.Context) error {
 		return nil
 	case ContainerdSupervise:
 		a.sup = runtime.NewSupervisor(filepath.Join(a.cfg.DataDir, "containerd"), a.log)
+		a.sup.StateDir = filepath.Join(a.cfg.RunDir, "containerd")
 		if err := a.sup.Start(ctx); err != nil {
 			a.sup = nil
 			return err
@@ -61,6 +63,7 @@ func (a *Agent) startRuntime(ctx context.Context) error {
 		return err
 	}
 	rt.LogDir = filepath.Join(a.cfg.DataDir, "logs")
+	rt.CgroupParent = a.cfg.CgroupParent
 	rt.Registry = a.cfg.registry()
 	a.rt = rt
 	a.log.Info("container runtime ready", "containerd", socket)

@@ -23,7 +23,7 @@ type podNetwork struct {
 }
 
 func (a *Agent) newPodNetwork() (*podNetwork, error) {
-	cni, err := runtime.NewCNI(runtime.CNIConfig{StateDir: filepath.Join(a.cfg.DataDir, "cni")})
+	cni, err := runtime.NewCNI(runtime.CNIConfig{StateDir: filepath.Join(a.cfg.DataDir, "cni"), NetNSDir: a.cfg.NetNSDir})
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ import (
 // dies, and it is stopped with the agent. Containers outlive a containerd
 // restart: their shims keep them running.
 //
-// Set Clock and Binary, if at all, before Start. Start and Stop may be
+// Set Clock, Binary and StateDir, if at all, before Start. Start and Stop may be
 // called from any goroutine; Socket at any time.
 type Supervisor struct {
 	// Clock times back-off, the readiness deadline and the stop grace.
@@ -34,6 +34,10 @@ type Supervisor struct {
 	// Binary is the containerd executable, looked up in PATH. It defaults
 	// to "containerd".
 	Binary string
+	// StateDir is containerd's state: tasks, shim sockets, bundles. Keep it
+	// on a tmpfs so a reboot clears it, as /run/containerd is. It defaults
+	// to <dir>/state.
+	StateDir string
 
 	dir    string
 	socket string
@@ -90,6 +94,13 @@ func socketPath(dir string) string {
 	return filepath.Join("/run/shoal", hex.EncodeToString(h[:8]), "containerd.sock")
 }
 
+func (s *Supervisor) stateDir() string {
+	if s.StateDir != "" {
+		return s.StateDir
+	}
+	return filepath.Join(s.dir, "state")
+}
+
 // Socket is the address of containerd's gRPC socket.
 func (s *Supervisor) Socket() string { return s.socket }
 
@@ -104,7 +115,7 @@ func (s *Supervisor) config() []byte {
 	b.WriteString("# Written by shoal on every start; edits are lost.\n")
 	b.WriteString("version = 2\n")
 	fmt.Fprintf(&b, "root = %q\n", filepath.Join(s.dir, "root"))
-	fmt.Fprintf(&b, "state = %q\n", filepath.Join(s.dir, "state"))
+	fmt.Fprintf(&b, "state = %q\n", s.stateDir())
 	b.WriteString("disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\n")
 	b.WriteString("[grpc]\n")
 	fmt.Fprintf(&b, "  address = %q\n", s.socket)
@@ -125,7 +136,7 @@ func (s *Supervisor) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("containerd supervisor: %s not found in PATH (install containerd: apt-get install -y containerd runc): %w", s.Binary, err)
 	}
-	for _, d := range []string{s.dir, filepath.Join(s.dir, "root"), filepath.Join(s.dir, "state"), filepath.Dir(s.socket)} {
+	for _, d := range []string{s.dir, filepath.Join(s.dir, "root"), s.stateDir(), filepath.Dir(s.socket)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("containerd supervisor: %w", err)
 		}

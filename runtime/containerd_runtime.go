@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,7 @@ const DefaultSnapshotter = "overlayfs"
 // Nothing is kept in memory that List cannot rebuild, so a new Containerd
 // on the same socket (an agent restart) drives the old containers.
 //
-// Set LogDir, Snapshotter and Registry before the first call; after that
+// Set LogDir, Snapshotter, Registry and CgroupParent before the first call; after that
 // every method is safe for concurrent use. Calls on one container ID are
 // serialised; calls on different IDs run in parallel.
 type Containerd struct {
@@ -57,6 +58,10 @@ type Containerd struct {
 	// Registry says where EnsureImage pulls from: mirrors, plain-HTTP
 	// registries. The zero value pulls from each registry over HTTPS.
 	Registry RegistryConfig
+	// CgroupParent, when set, is the cgroup each container's cgroup is
+	// made under (CgroupParent/<id>); otherwise containerd's default,
+	// /<namespace>/<id>.
+	CgroupParent string
 
 	client *containerd.Client
 	logger *slog.Logger
@@ -294,7 +299,7 @@ func (c *Containerd) Create(ctx context.Context, spec ContainerSpec) (string, er
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(sn),
 		containerd.WithNewSnapshot(id, img),
-		containerd.WithNewSpec(specOpts(img, spec)...),
+		containerd.WithNewSpec(append(specOpts(img, spec), c.cgroupOpts(id)...)...),
 		containerd.WithContainerLabels(labels),
 	)
 	if err != nil {
@@ -308,6 +313,14 @@ func (c *Containerd) Create(ctx context.Context, spec ContainerSpec) (string, er
 		return "", fmt.Errorf("%s: create in containerd: %w", what, err)
 	}
 	return id, nil
+}
+
+// cgroupOpts places container id's cgroup under CgroupParent.
+func (c *Containerd) cgroupOpts(id string) []oci.SpecOpts {
+	if c.CgroupParent == "" {
+		return nil
+	}
+	return []oci.SpecOpts{oci.WithCgroup(path.Join(c.CgroupParent, id))}
 }
 
 // specOpts builds the OCI spec of a container of spec from image img.
