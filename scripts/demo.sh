@@ -29,7 +29,7 @@ since() { python3 -c "print(f'{$(now) - $1:.1f}')" 2>/dev/null || echo "?"; }
 
 echo "==> three hosts, each with its own containerd and agent, joined into one cluster"
 "$BIN" dev up --nodes 3 --dir "$DIR" | grep -v '^  \|^$' || true
-export SHOAL_SERVER=https://10.77.0.1:7948 SHOAL_CONFIG=$DIR/n1/admin.conf
+export SHOAL_SERVER=https://10.77.0.1:7948 SHOAL_CONFIG=$DIR/admin.conf
 "$BIN" get nodes
 
 echo; echo "==> deploying the web app (2 replicas, kept off n1), its Service, and a client pod on n1"

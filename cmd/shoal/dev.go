@@ -32,6 +32,9 @@ type devCluster struct {
 	Name   string       `json:"name"`
 	Subnet netip.Prefix `json:"subnet"`
 	Hosts  []devHost    `json:"hosts"`
+	// Cut is the hosts of the current partition, if any; a host that
+	// boots rejoins it, since the fault is the network's, not the host's.
+	Cut []string `json:"cut,omitempty"`
 }
 
 type devHost struct {
@@ -40,13 +43,22 @@ type devHost struct {
 	IP    string   `json:"ip"`
 	Args  []string `json:"args"` // the agent's command line
 	PID   int      `json:"pid"`  // 0 when stopped
+	Off   bool     `json:"off"`  // powered off: start boots it first
 }
 
 const devStateFile = "dev.json"
 
 func (c *devCluster) network() *devnet.Network {
-	return &devnet.Network{Name: c.Name, Subnet: c.Subnet}
+	return &devnet.Network{Name: c.Name, Subnet: c.Subnet, Dir: filepath.Join(c.Dir, "hosts")}
 }
+
+// dataDir is where host h's agent keeps its data: on the host's disk.
+func (c *devCluster) dataDir(h devHost) string {
+	return filepath.Join(c.network().Host(h.Index).Root, "var", "lib", "shoal")
+}
+
+// adminConf is the admin credential, copied out of the first host.
+func (c *devCluster) adminConf() string { return filepath.Join(c.Dir, "admin.conf") }
 
 func (c *devCluster) save() error {
 	b, err := json.MarshalIndent(c, "", "  ")
@@ -86,7 +98,7 @@ func (c *devCluster) host(name string) (*devHost, devnet.Host, error) {
 
 // adminClient talks to host h's API with the cluster's admin credential.
 func (c *devCluster) adminClient(h devHost) (*api.Client, error) {
-	cc, err := node.LoadClientConfig(filepath.Join(c.Dir, c.Hosts[0].Name, "admin.conf"))
+	cc, err := node.LoadClientConfig(c.adminConf())
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +127,11 @@ goes away with ` + "`shoal dev down`" + `.`,
 		}
 	}
 	cmd.AddCommand(newDevUpCmd(&dir), newDevDownCmd(&dir),
-		&cobra.Command{Use: "kill NODE", Short: "Kill a host as a power cut does: its agent, containerd and pods", Args: cobra.ExactArgs(1),
+		&cobra.Command{Use: "kill NODE", Short: "Cut a host's power: every process of it (agent, containerd, containers) dies at once and its link goes down", Args: cobra.ExactArgs(1),
 			RunE: withCluster(func(cmd *cobra.Command, c *devCluster, args []string) error { return c.kill(cmd, args[0]) })},
 		&cobra.Command{Use: "stop NODE", Short: "Stop a host's agent gracefully (its pods keep running)", Args: cobra.ExactArgs(1),
 			RunE: withCluster(func(cmd *cobra.Command, c *devCluster, args []string) error { return c.stop(cmd, args[0]) })},
-		&cobra.Command{Use: "start NODE", Short: "Start a host's agent again", Args: cobra.ExactArgs(1),
+		&cobra.Command{Use: "start NODE", Short: "Start a host's agent again; a host whose power was cut boots first", Args: cobra.ExactArgs(1),
 			RunE: withCluster(func(cmd *cobra.Command, c *devCluster, args []string) error { return c.start(cmd, args[0]) })},
 		&cobra.Command{Use: "partition NODE[,NODE...]", Short: "Cut the named hosts off from the others, both ways", Args: cobra.ExactArgs(1),
 			RunE: withCluster(func(cmd *cobra.Command, c *devCluster, args []string) error {
@@ -127,7 +139,7 @@ goes away with ` + "`shoal dev down`" + `.`,
 			})},
 		&cobra.Command{Use: "heal", Short: "Remove every partition", Args: cobra.NoArgs,
 			RunE: withCluster(func(cmd *cobra.Command, c *devCluster, args []string) error { return c.heal(cmd.OutOrStdout()) })},
-		&cobra.Command{Use: "pause NODE SECONDS", Short: "Freeze a host's agent and containerd (SIGSTOP), then thaw them", Args: cobra.ExactArgs(2),
+		&cobra.Command{Use: "pause NODE SECONDS", Short: "Freeze every process of a host (its cgroup, as SIGSTOP would), then thaw them", Args: cobra.ExactArgs(2),
 			RunE: withCluster(func(cmd *cobra.Command, c *devCluster, args []string) error { return c.pause(cmd, args[0], args[1]) })},
 		newDevChaosCmd(&dir),
 	)
@@ -210,14 +222,26 @@ func (c *devCluster) up(cmd *cobra.Command, nodes, zones int) error {
 			return err
 		}
 		name := fmt.Sprintf("n%d", i)
-		args := []string{self, "agent", "--name", name, "--data-dir", filepath.Join(c.Dir, name), "--bind", h.IP.String(),
-			"--containerd", "supervise", "--labels", fmt.Sprintf("%s=zone-%d", node.ZoneLabel, (i-1)%zones+1)}
+		dh := devHost{Name: name, Index: i, IP: h.IP.String()}
+		dh.Args = []string{self, "agent", "--name", name, "--data-dir", c.dataDir(dh), "--bind", h.IP.String(),
+			"--containerd", "supervise", "--run-dir", filepath.Join(h.RunDir(), "shoal"),
+			"--netns-dir", filepath.Join(h.RunDir(), "netns"), "--cgroup-parent", h.PodCgroupParent(),
+			"--labels", fmt.Sprintf("%s=zone-%d", node.ZoneLabel, (i-1)%zones+1)}
 		if i > 1 {
-			args = append(args, "--join", c.Hosts[0].IP, "--token-file", filepath.Join(c.Dir, c.Hosts[0].Name, "token"))
+			dh.Args = append(dh.Args, "--join", c.Hosts[0].IP, "--token-file", filepath.Join(c.dataDir(c.Hosts[0]), "token"))
 		}
-		c.Hosts = append(c.Hosts, devHost{Name: name, Index: i, IP: h.IP.String(), Args: args})
+		c.Hosts = append(c.Hosts, dh)
 		if err := c.startHost(&c.Hosts[i-1]); err != nil {
 			return err
+		}
+		if i == 1 {
+			b, err := os.ReadFile(filepath.Join(c.dataDir(dh), "admin.conf"))
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(c.adminConf(), b, 0o600); err != nil {
+				return err
+			}
 		}
 		if err := c.save(); err != nil {
 			return err
@@ -245,23 +269,34 @@ dev cluster up: %d hosts in %s
   shoal dev partition n1     # cut n1 off; shoal dev heal
   shoal dev down             # remove everything
 
-`, nodes, time.Since(start).Round(100*time.Millisecond), c.Hosts[0].IP, node.DefaultAPIPort, filepath.Join(c.Dir, c.Hosts[0].Name, "admin.conf"))
+`, nodes, time.Since(start).Round(100*time.Millisecond), c.Hosts[0].IP, node.DefaultAPIPort, c.adminConf())
 	return nil
 }
 
-// startHost starts a host's agent inside its namespace, detached, logging
-// to <dir>/<name>.log, and waits for its API.
+// startHost starts a host's agent as one of the host's processes, detached,
+// logging to <dir>/<name>.log, and waits for its API. A host whose power
+// was cut boots first.
 func (c *devCluster) startHost(h *devHost) error {
+	dh := c.network().Host(h.Index)
+	if h.Off {
+		var err error
+		if dh, err = c.network().Boot(h.Index); err != nil {
+			return err
+		}
+		h.Off = false
+		if err := c.applyCut(); err != nil {
+			return err
+		}
+	}
 	logf, err := os.OpenFile(filepath.Join(c.Dir, h.Name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	args := c.network().Host(h.Index).Args(h.Args[0], h.Args[1:]...)
-	p := exec.Command(args[0], args[1:]...)
+	p := dh.Command(h.Args[0], h.Args[1:]...)
 	p.Stdout, p.Stderr = logf, logf
 	p.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := p.Start(); err != nil {
+	if err := dh.Start(p); err != nil {
 		return err
 	}
 	h.PID = p.Process.Pid
@@ -272,7 +307,7 @@ func (c *devCluster) startHost(h *devHost) error {
 		resp, err := probe.Get("https://" + h.IP + ":" + strconv.Itoa(node.DefaultAPIPort) + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			if _, err := os.Stat(filepath.Join(c.Dir, c.Hosts[0].Name, "admin.conf")); err == nil {
+			if _, err := os.Stat(filepath.Join(c.dataDir(c.Hosts[0]), "admin.conf")); err == nil {
 				return nil
 			}
 		}
@@ -307,27 +342,16 @@ func waitNodesReady(ctx context.Context, cl *api.Client, n int) error {
 	}
 }
 
-// signalHost sends sig to a host's agent and everything in its session
-// (its containerd).
-func signalHost(h *devHost, sig syscall.Signal) {
-	if h.PID > 0 {
-		syscall.Kill(-h.PID, sig)
+// powerCut cuts host h's power: every process of it dies at once and its
+// link goes down. It says how many processes died.
+func (c *devCluster) powerCut(h *devHost) (int, error) {
+	dh := c.network().Host(h.Index)
+	pids, _ := dh.Procs()
+	if err := dh.PowerCut(); err != nil {
+		return 0, err
 	}
-}
-
-// killPods kills the container shims (and so the pods) of a host.
-func (c *devCluster) killPods(h *devHost) {
-	sock := filepath.Join(c.Dir, h.Name, "containerd")
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), "containerd-shim") || !strings.Contains(string(b), sock) {
-			continue
-		}
-		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
+	h.PID, h.Off = 0, true
+	return len(pids), c.save()
 }
 
 func (c *devCluster) kill(cmd *cobra.Command, name string) error {
@@ -335,11 +359,12 @@ func (c *devCluster) kill(cmd *cobra.Command, name string) error {
 	if err != nil {
 		return err
 	}
-	signalHost(h, syscall.SIGKILL)
-	c.killPods(h)
-	h.PID = 0
-	fmt.Fprintf(cmd.OutOrStdout(), "host %s: agent, containerd and pods killed\n", name)
-	return c.save()
+	n, err := c.powerCut(h)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "host %s: power cut: %d processes killed at once (agent, containerd, shims, containers), link down\n", name, n)
+	return nil
 }
 
 func (c *devCluster) stop(cmd *cobra.Command, name string) error {
@@ -363,7 +388,7 @@ func (c *devCluster) start(cmd *cobra.Command, name string) error {
 	if err != nil {
 		return err
 	}
-	if h.PID > 0 && syscall.Kill(h.PID, 0) == nil {
+	if !h.Off && h.PID > 0 && syscall.Kill(h.PID, 0) == nil {
 		return fmt.Errorf("host %s: the agent is running already", name)
 	}
 	if err := c.startHost(h); err != nil {
@@ -392,8 +417,18 @@ func (c *devCluster) partition(out io.Writer, names []string) error {
 	if err := devnet.Partition(group, rest); err != nil {
 		return err
 	}
+	c.Cut = names
 	fmt.Fprintf(out, "hosts %s cut off from the rest\n", strings.Join(names, ","))
-	return nil
+	return c.save()
+}
+
+// applyCut puts the saved partition back, after a host booted with a
+// fresh firewall.
+func (c *devCluster) applyCut() error {
+	if len(c.Cut) == 0 {
+		return nil
+	}
+	return c.partition(io.Discard, c.Cut)
 }
 
 func (c *devCluster) allHosts() []devnet.Host {
@@ -408,8 +443,9 @@ func (c *devCluster) heal(out io.Writer) error {
 	if err := devnet.Heal(c.allHosts()); err != nil {
 		return err
 	}
+	c.Cut = nil
 	fmt.Fprintln(out, "partitions healed")
-	return nil
+	return c.save()
 }
 
 func (c *devCluster) pause(cmd *cobra.Command, name, seconds string) error {
@@ -421,10 +457,15 @@ func (c *devCluster) pause(cmd *cobra.Command, name, seconds string) error {
 	if err != nil || d <= 0 {
 		return fmt.Errorf("SECONDS %q: give a positive number", seconds)
 	}
-	signalHost(h, syscall.SIGSTOP)
-	fmt.Fprintf(cmd.OutOrStdout(), "host %s: frozen for %ss\n", name, seconds)
+	dh := c.network().Host(h.Index)
+	if err := dh.Freeze(); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "host %s: every process frozen for %ss\n", name, seconds)
 	time.Sleep(time.Duration(d * float64(time.Second)))
-	signalHost(h, syscall.SIGCONT)
+	if err := dh.Thaw(); err != nil {
+		return err
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "host %s: thawed\n", name)
 	return nil
 }
@@ -449,40 +490,45 @@ func newDevDownCmd(dir *string) *cobra.Command {
 	}
 }
 
-// down removes everything up made. It is safe to run on a half-made or
-// already removed cluster.
+// down removes everything up made: every process of every host
+// (containers included), their mounts, namespaces, links and cgroups, and
+// the directory. It is safe to run on a half-made or already removed
+// cluster, and it fails, naming them, if anything is left.
 func (c *devCluster) down() error {
-	for i := range c.Hosts {
-		signalHost(&c.Hosts[i], syscall.SIGKILL)
-		c.killPods(&c.Hosts[i])
-	}
-	// Mounts under the directory (pod volumes, containerd's) and the pod
-	// network namespaces the agents made.
-	mounts, _ := os.ReadFile("/proc/self/mounts")
-	lines := strings.Split(string(mounts), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		f := strings.Fields(lines[i])
-		if len(f) > 1 && c.Dir != "" && strings.HasPrefix(f[1], c.Dir+"/") {
-			syscall.Unmount(f[1], syscall.MNT_DETACH)
-		}
-	}
-	recs, _ := filepath.Glob(filepath.Join(c.Dir, "*", "cni", "pods", "*.json"))
-	for _, r := range recs {
-		var rec struct {
-			NetNS string `json:"netnsPath"`
-		}
-		if b, err := os.ReadFile(r); err == nil && json.Unmarshal(b, &rec) == nil && strings.HasPrefix(rec.NetNS, "/var/run/netns/") {
-			syscall.Unmount(rec.NetNS, syscall.MNT_DETACH)
-			os.Remove(rec.NetNS)
-		}
-	}
-	err := c.network().Destroy()
+	net := c.network()
+	err := net.Destroy()
 	if c.Dir != "" && c.Dir != "/" {
 		if rerr := os.RemoveAll(c.Dir); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 	}
+	if left := devLeftovers(net); len(left) > 0 {
+		err = errors.Join(err, fmt.Errorf("left behind: %s", strings.Join(left, "; ")))
+	}
 	return err
+}
+
+// devLeftovers lists what of net still exists: processes, mounts,
+// namespaces and links.
+func devLeftovers(net *devnet.Network) []string {
+	var left []string
+	for i := 1; i <= 50; i++ {
+		if pids, _ := net.Host(i).Procs(); len(pids) > 0 {
+			left = append(left, fmt.Sprintf("host %d: processes %v", i, pids))
+		}
+	}
+	if m := devnet.MountsUnder(net.Dir); len(m) > 0 {
+		left = append(left, "mounts "+strings.Join(m, ", "))
+	}
+	for _, list := range [][]string{{"ip", "netns", "list"}, {"ip", "-o", "link", "show"}} {
+		out, _ := exec.Command(list[0], list[1:]...).Output()
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, net.Name) {
+				left = append(left, strings.TrimSpace(line))
+			}
+		}
+	}
+	return left
 }
 
 // importTestImage builds the test image (shoal.test/busybox:1) from the

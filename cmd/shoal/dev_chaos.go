@@ -149,9 +149,9 @@ func (c *devCluster) chaos(ctx context.Context, out io.Writer, duration time.Dur
 		switch rng.IntN(4) {
 		case 0:
 			fault = "kill " + h.Name
-			signalHost(h, syscall.SIGKILL)
-			c.killPods(h)
-			h.PID = 0
+			if _, err := c.powerCut(h); err != nil {
+				return err
+			}
 			time.Sleep(time.Duration(2+rng.IntN(8)) * time.Second)
 			if err := c.startHost(h); err != nil {
 				return err
@@ -177,9 +177,14 @@ func (c *devCluster) chaos(ctx context.Context, out io.Writer, duration time.Dur
 		case 3:
 			d := 1 + rng.IntN(6)
 			fault = fmt.Sprintf("pause %s %ds", h.Name, d)
-			signalHost(h, syscall.SIGSTOP)
+			dh := c.network().Host(h.Index)
+			if err := dh.Freeze(); err != nil {
+				return err
+			}
 			time.Sleep(time.Duration(d) * time.Second)
-			signalHost(h, syscall.SIGCONT)
+			if err := dh.Thaw(); err != nil {
+				return err
+			}
 		}
 		c.save()
 		took, broken := recover(time.Now(), 2*time.Minute, strconv.Itoa(i))
