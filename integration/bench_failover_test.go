@@ -30,7 +30,7 @@ func percentileMS(ds []time.Duration, p float64) float64 {
 // host other than n1 (where the benchmark watches from) that runs the most
 // of them; when none does (a lost host gets no replicas back by itself), a
 // rollout restart spreads them again.
-func victimWithReplicas(b *testing.B, c *podCluster) *agent {
+func victimWithReplicas(b testing.TB, c *podCluster) *agent {
 	a := c.agents[0]
 	for attempt := 0; ; attempt++ {
 		var per map[string]int

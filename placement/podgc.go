@@ -10,7 +10,10 @@ import (
 // PodGC replaces the pods of lost nodes: a pod bound to a Node that is not
 // Ready (gossip has reported it failed for longer than the node grace) is
 // deleted when a controller owns it, so that controller makes a new one
-// elsewhere; pods of a DaemonSet stay, since their node is their point.
+// elsewhere; pods of a DaemonSet, and pods of no controller, stay, since
+// their node is their point, but their Ready condition turns False
+// (reason NodeNotReady), as Kubernetes' node lifecycle controller does, so
+// they leave their Services until their node reports them again.
 // A pod bound to a node that no longer exists is deleted whoever owns it.
 // When a lost node comes back, its runtime finds these pods gone and stops
 // their containers.
@@ -19,9 +22,9 @@ type PodGC struct {
 	Writer Writer
 }
 
-// Pass deletes the pods PlanPodGC names, in one command.
-func (g *PodGC) Pass(ctx context.Context, _ time.Time) (time.Duration, error) {
-	changes := PlanPodGC(g.State)
+// Pass deletes and marks the pods PlanPodGC names, in one command.
+func (g *PodGC) Pass(ctx context.Context, now time.Time) (time.Duration, error) {
+	changes := PlanPodGC(g.State, now)
 	if len(changes) == 0 {
 		return 0, nil
 	}
@@ -32,8 +35,9 @@ func (g *PodGC) Pass(ctx context.Context, _ time.Time) (time.Duration, error) {
 	return 0, err
 }
 
-// PlanPodGC lists the pods to delete; pure over the state.
-func PlanPodGC(state Reader) []Change {
+// PlanPodGC lists the pods to delete, and the pods to mark not Ready (as
+// of now); pure over the state.
+func PlanPodGC(state Reader, now time.Time) []Change {
 	nodes, _ := state.List("Node", "")
 	ready := map[string]bool{}
 	for _, o := range nodes {
@@ -56,11 +60,34 @@ func PlanPodGC(state Reader) []Change {
 		ref := controllerRef(p)
 		switch {
 		case !known:
-		case isReady, ref == nil, ref.Kind == "DaemonSet", !podActive(p):
+		case isReady, !podActive(p):
+			continue
+		case ref == nil, ref.Kind == "DaemonSet":
+			// It stays, but nobody knows that it serves: it leaves its
+			// Services' endpoints until its node reports on it again.
+			if np := podNotReady(p, now); np != nil {
+				changes = append(changes, Change{Put: np})
+			}
 			continue
 		}
 		k := api.KeyOf(p)
 		changes = append(changes, Change{Delete: &k})
 	}
 	return changes
+}
+
+// podNotReady is p with its Ready condition False since now because its
+// node is not Ready, or nil when it is not Ready already.
+func podNotReady(p *api.Pod, now time.Time) *api.Pod {
+	for i, c := range p.Status.Conditions {
+		if c.Type == api.PodReady && c.Status == api.ConditionTrue {
+			np := api.Copy(p)
+			np.Status.Conditions[i].Status = api.ConditionFalse
+			np.Status.Conditions[i].Reason = "NodeNotReady"
+			np.Status.Conditions[i].Message = "node " + p.Spec.NodeName + " is not ready"
+			np.Status.Conditions[i].LastTransitionTime = api.NewTime(now)
+			return np
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package placement_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/placement"
@@ -32,9 +33,24 @@ func TestPodGCReplacesPodsOfLostNodes(t *testing.T) {
 	} {
 		st[api.KeyOf(o)] = o
 	}
+	st[api.KeyOf(st[api.Key{Kind: "Pod", Namespace: "default", Name: "bare-on-lost"}])].(*api.Pod).Status.Conditions = []api.PodCondition{{Type: api.PodReady, Status: api.ConditionTrue}}
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	got := map[string]bool{}
-	for _, c := range placement.PlanPodGC(st) {
+	var marked []string
+	for _, c := range placement.PlanPodGC(st, now) {
+		if c.Put != nil {
+			p := c.Put.(*api.Pod)
+			if cond := p.Status.Conditions[0]; cond.Status != api.ConditionFalse || cond.Reason != "NodeNotReady" || !cond.LastTransitionTime.Time.Equal(now) {
+				t.Errorf("pod %s marked %+v, want Ready False, NodeNotReady, since now", p.Name, cond)
+			}
+			marked = append(marked, p.Name)
+			continue
+		}
 		got[c.Delete.Name] = true
+	}
+	// ds-on-lost has no Ready condition to turn: only the bare pod is marked.
+	if len(marked) != 1 || marked[0] != "bare-on-lost" {
+		t.Errorf("marked %v not Ready, want [bare-on-lost]", marked)
 	}
 	want := map[string]bool{"rs-on-lost": true, "job-on-lost": true, "on-gone": true}
 	if len(got) != len(want) {
