@@ -38,11 +38,7 @@ func newNet(t *testing.T) *Network {
 func alive(pid int) bool {
 	// A zombie still answers kill 0; look at its state instead.
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	return len(f) > 2 && f[2] != "Z"
+	return err == nil && !zombie(b)
 }
 
 // A power cut kills the whole process tree of a host at once, even a
@@ -198,8 +194,14 @@ func TestDestroyLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if left := n.Leftovers(); len(left) < 2+2+2+2 {
+		t.Fatalf("Leftovers sees too little of two running hosts (processes, mounts, namespaces, links): %v", left)
+	}
 	if err := n.Destroy(); err != nil {
 		t.Fatal(err)
+	}
+	if left := n.Leftovers(); len(left) > 0 {
+		t.Errorf("left after Destroy: %v", left)
 	}
 	for _, pid := range pids {
 		if alive(pid) {

@@ -502,33 +502,10 @@ func (c *devCluster) down() error {
 			err = errors.Join(err, rerr)
 		}
 	}
-	if left := devLeftovers(net); len(left) > 0 {
+	if left := net.Leftovers(); len(left) > 0 {
 		err = errors.Join(err, fmt.Errorf("left behind: %s", strings.Join(left, "; ")))
 	}
 	return err
-}
-
-// devLeftovers lists what of net still exists: processes, mounts,
-// namespaces and links.
-func devLeftovers(net *devnet.Network) []string {
-	var left []string
-	for i := 1; i <= 50; i++ {
-		if pids, _ := net.Host(i).Procs(); len(pids) > 0 {
-			left = append(left, fmt.Sprintf("host %d: processes %v", i, pids))
-		}
-	}
-	if m := devnet.MountsUnder(net.Dir); len(m) > 0 {
-		left = append(left, "mounts "+strings.Join(m, ", "))
-	}
-	for _, list := range [][]string{{"ip", "netns", "list"}, {"ip", "-o", "link", "show"}} {
-		out, _ := exec.Command(list[0], list[1:]...).Output()
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.Contains(line, net.Name) {
-				left = append(left, strings.TrimSpace(line))
-			}
-		}
-	}
-	return left
 }
 
 // importTestImage builds the test image (shoal.test/busybox:1) from the
