@@ -48,7 +48,18 @@ type Config struct {
 	// memberlist.MockNetwork transport in tests). nil = real network.
 	Transport memberlist.Transport
 
-	// Tuning; zero = memberlist's LAN defaults (DefaultLANConfig).
+	// FailAfter is how long a member may be silent before it is declared
+	// failed. Nonzero derives the failure detector from it (see
+	// DetectorFor): no member is declared failed before it has been
+	// silent for FailAfter, one that wakes sooner refutes its suspicion,
+	// and a dead one is declared failed within about FailAfter + 3 probe
+	// intervals. Zero keeps memberlist's LAN defaults, which declare a
+	// dead member failed after 5 to 8 s. Any tuning field below that is
+	// set wins over the derived value.
+	FailAfter time.Duration
+
+	// Tuning; zero = derived from FailAfter, or memberlist's LAN defaults
+	// (DefaultLANConfig) without it.
 	ProbeInterval    time.Duration
 	ProbeTimeout     time.Duration
 	GossipInterval   time.Duration
@@ -105,20 +116,9 @@ func (cfg *Config) memberlistConfig() (*memberlist.Config, error) {
 	if cfg.Transport != nil {
 		mc.Transport = cfg.Transport
 	}
-	if cfg.ProbeInterval > 0 {
-		mc.ProbeInterval = cfg.ProbeInterval
-	}
-	if cfg.ProbeTimeout > 0 {
-		mc.ProbeTimeout = cfg.ProbeTimeout
-	}
-	if cfg.GossipInterval > 0 {
-		mc.GossipInterval = cfg.GossipInterval
-	}
+	cfg.detector().apply(mc)
 	if cfg.PushPullInterval > 0 {
 		mc.PushPullInterval = cfg.PushPullInterval
-	}
-	if cfg.SuspicionMult > 0 {
-		mc.SuspicionMult = cfg.SuspicionMult
 	}
 	// A failed node's name may be taken over from a new address (a replaced
 	// machine, or one whose IP changed) once it has been dead for a few

@@ -25,6 +25,22 @@
 // still learn it. An announcement names one run of a node (a random
 // session in its metadata), so a stale one cannot mark the node's next run.
 //
+// # Failure detection
+//
+// memberlist's SWIM probes decide when a member is failed. With
+// Config.FailAfter (the agent passes its node grace), the timing is
+// derived from it (DetectorFor): a probe every FailAfter/5, a suspicion of
+// 4 probe intervals, gossip every 100 ms. A member is declared failed no
+// sooner than FailAfter after it fell silent, and in a 3-node cluster
+// within FailAfter + 3 probe intervals. A member that is only slow, frozen
+// or starved of CPU, refutes its suspicion when it runs again (a
+// broadcast that it is alive, with a higher incarnation), so it is never
+// declared failed if it was silent for less than FailAfter minus the time
+// its refutation takes to arrive (a gossip interval and delivery). The
+// nodes of a cluster should share one FailAfter: any node may declare a
+// failure, so the shortest one decides. Without FailAfter, memberlist's
+// LAN defaults apply (a failure after 5 to 8 s).
+//
 // # Identity
 //
 // A node's name is unique in the cluster and belongs to one node ID (the

@@ -202,6 +202,7 @@ func (a *Agent) Start() error {
 		Meta:          a.meta(),
 		Logger:        a.log,
 		Clock:         a.cfg.Clock,
+		FailAfter:     a.cfg.NodeGrace,
 		ProbeInterval: a.cfg.GossipProbeInterval,
 	})
 	if err != nil {

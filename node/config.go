@@ -26,6 +26,16 @@ const (
 	DefaultAPIPort    = 7948
 )
 
+// DefaultNodeGrace is how long a node may be unreachable before it is
+// NotReady when --node-grace is not given. It is chosen so that a node
+// frozen for 2 s keeps its pods: gossip declares no failure before 2.5 s
+// of silence, and a woken node's refutation arrives within about 0.2 s.
+const DefaultNodeGrace = 2500 * time.Millisecond
+
+// MinNodeGrace is the shortest --node-grace allowed: below it, the probe
+// timeout (NodeGrace/10) is too short for a busy machine to answer in.
+const MinNodeGrace = time.Second
+
 // ZoneLabel is the node label that names its zone.
 const ZoneLabel = "topology.kubernetes.io/zone"
 
@@ -91,8 +101,12 @@ type Config struct {
 	// ClusterCIDR holds every pod IP; each node gets a /24 of it. Give
 	// every node the same value. Default 10.244.0.0/16.
 	ClusterCIDR netip.Prefix
-	// NodeGrace is how long gossip must report a node failed before it is
-	// NotReady and its pods are replaced. Default 3 s.
+	// NodeGrace is how long a node may be unreachable before it is
+	// NotReady and its pods are replaced (--node-grace). Gossip's failure
+	// detector is timed from it (gossip.DetectorFor), so a node that is
+	// silent for less, frozen or starved of CPU, is never NotReady, and a
+	// dead one is NotReady within about NodeGrace + 3 probe intervals of
+	// NodeGrace/5. Default DefaultNodeGrace; at least MinNodeGrace.
 	NodeGrace time.Duration
 	// ClusterDomain is the DNS domain of services and pods.
 	ClusterDomain string
@@ -121,6 +135,10 @@ type Config struct {
 	Stabilization time.Duration
 
 	// Tuning, mostly for tests: zero values take the defaults.
+	// GossipProbeInterval replaces the probe interval derived from
+	// NodeGrace; gossip then declares a failure after 5 of its intervals,
+	// and the leader waits out the rest of NodeGrace, if any, before the
+	// node is NotReady.
 	RaftHeartbeat, RaftElection time.Duration
 	GossipProbeInterval         time.Duration
 	VoterInterval               time.Duration
@@ -210,7 +228,10 @@ func (c *Config) setDefaults() error {
 		return err
 	}
 	if c.NodeGrace == 0 {
-		c.NodeGrace = 3 * time.Second
+		c.NodeGrace = DefaultNodeGrace
+	}
+	if c.NodeGrace < MinNodeGrace {
+		return fmt.Errorf("--node-grace %s is too short to tell a slow node from a dead one: give at least %s (the default is %s)", c.NodeGrace, MinNodeGrace, DefaultNodeGrace)
 	}
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = "cluster.local"

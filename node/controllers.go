@@ -45,6 +45,16 @@ func (a *Agent) placementMembers() []placement.Member {
 	return out
 }
 
+// remainingGrace is the part of NodeGrace that gossip's failure detector
+// does not already wait out: none when gossip is timed from NodeGrace, the
+// rest when GossipProbeInterval makes it declare failures sooner.
+func (a *Agent) remainingGrace() time.Duration {
+	if a.cfg.GossipProbeInterval == 0 {
+		return 0
+	}
+	return max(0, a.cfg.NodeGrace-a.gossip.Detector().FailAfter())
+}
+
 // startControllers starts the leader-side controllers; each pass does
 // nothing unless this node leads.
 func (a *Agent) startControllers() {
@@ -52,7 +62,7 @@ func (a *Agent) startControllers() {
 	nc := &placement.NodeController{
 		Members: a.placementMembers, State: a.store, Writer: a, IsLeader: a.raft.IsLeader,
 		Clock: a.cfg.Clock, Logger: a.log, Interval: time.Second, Trigger: trigger,
-		ClusterCIDR: a.cfg.ClusterCIDR, Grace: a.cfg.NodeGrace,
+		ClusterCIDR: a.cfg.ClusterCIDR, Grace: a.remainingGrace(),
 	}
 	a.goLoop(func(ctx context.Context) { defer cancel(); nc.Run(ctx) })
 

@@ -5,9 +5,11 @@
 //     by a hash of the input); the Binder runs it for pods without a node
 //     and commits each binding with a compare-and-set.
 //   - The NodeController keeps one Node object per cluster member in step
-//     with gossip, hands out pod CIDRs, and turns a node NotReady once it
-//     has been failed for the node grace; PodGC then deletes the pods a
-//     controller owns on it (DaemonSet pods stay), so they are replaced.
+//     with gossip, hands out pod CIDRs, and turns a node NotReady as soon
+//     as gossip reports it failed (gossip's failure detector waits out the
+//     node grace; NodeController.Grace adds any part of it that gossip
+//     does not); PodGC then deletes the pods a controller owns on it
+//     (DaemonSet pods stay), so they are replaced.
 //   - Workload controllers, each a pure planner over the state plus a
 //     Pass that commits its plan: Deployments (ReplicaSets per template,
 //     rolling updates, revisions), ReplicaSets, DaemonSets, Jobs, CronJobs,

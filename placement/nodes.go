@@ -37,6 +37,16 @@ const DefaultMaxPods = 110
 // NodeController keeps a Node object per member: labels, capacity and
 // addresses from gossip, the Ready condition from liveness. Members that
 // left have their Node deleted.
+//
+// Liveness is gossip's: the Ready condition turns Unknown (NotReady) once
+// gossip has reported the member failed for Grace, and back to True when
+// gossip reports it alive. Gossip's failure detector already waits out
+// the node's grace (a member is declared failed only after it has been
+// silent that long), so the agent's Grace is zero and a failure makes the
+// Node NotReady in the pass it triggers. The controller is
+// level-triggered: a pass reads the members and the state and converges;
+// Trigger, the Interval ticker and the end of a failed member's Grace
+// (timed on Clock) only start passes.
 type NodeController struct {
 	Members  func() []Member
 	State    Reader
@@ -49,15 +59,20 @@ type NodeController struct {
 	// ClusterCIDR is where each Node's spec.podCIDR (a /24) comes from.
 	// The zero prefix hands out none.
 	ClusterCIDR netip.Prefix
-	// Grace is how long gossip must report a node failed before its Node
-	// turns NotReady (and its pods are replaced elsewhere).
+	// Grace is how long gossip must report a member failed before its
+	// Node turns NotReady (and its pods are replaced elsewhere): the part
+	// of the node grace that gossip's failure detector does not already
+	// wait out. Zero makes a failed member's Node NotReady at once.
 	Grace time.Duration
 }
 
-// Run makes passes until ctx ends.
+// Run makes passes until ctx ends: on Trigger, every Interval, and when a
+// failed member's Grace ends, so its Node turns NotReady then rather than
+// at the next tick.
 func (c *NodeController) Run(ctx context.Context) {
 	t := c.Clock.NewTicker(c.Interval)
 	defer t.Stop()
+	var graceEnds <-chan time.Time
 	for first := true; ; first = false {
 		if !first {
 			select {
@@ -65,30 +80,61 @@ func (c *NodeController) Run(ctx context.Context) {
 				return
 			case <-t.C():
 			case <-c.Trigger:
+			case <-graceEnds:
 			}
 		}
+		graceEnds = nil
 		if !c.IsLeader() {
 			continue
 		}
-		if err := c.Pass(ctx); err != nil {
+		next, err := c.pass(ctx)
+		if err != nil {
 			c.Logger.Warn("node controller: pass failed; will retry", "err", err)
+		}
+		if next > 0 {
+			graceEnds = c.Clock.After(next)
 		}
 	}
 }
 
 // Pass converges Node objects on the members, in one command.
 func (c *NodeController) Pass(ctx context.Context) error {
-	changes := PlanNodes(c.Clock.Now(), c.Members(), c.State, c.ClusterCIDR, c.Grace)
+	_, err := c.pass(ctx)
+	return err
+}
+
+// pass is Pass; it also returns how long until the Grace of a failed
+// member ends (0 if none is within its Grace).
+func (c *NodeController) pass(ctx context.Context) (time.Duration, error) {
+	now, members := c.Clock.Now(), c.Members()
+	next := graceLeft(now, members, c.Grace)
+	changes := PlanNodes(now, members, c.State, c.ClusterCIDR, c.Grace)
 	if len(changes) == 0 {
-		return nil
+		return next, nil
 	}
-	return c.Writer.Commit(ctx, changes)
+	return next, c.Writer.Commit(ctx, changes)
+}
+
+// graceLeft is the time until the first failed member's grace ends, or
+// 0 if no failed member is within its grace.
+func graceLeft(now time.Time, members []Member, grace time.Duration) time.Duration {
+	var next time.Duration
+	for _, m := range members {
+		if m.Alive || m.Left {
+			continue
+		}
+		if left := m.Since.Add(grace).Sub(now); left > 0 && (next == 0 || left < next) {
+			next = left
+		}
+	}
+	return next
 }
 
 // PlanNodes computes the Node writes that bring the state in line with the
 // members, giving each Node without one a pod CIDR from clusterCIDR (none
 // when it is the zero prefix). A member gossip reports failed turns its
-// Node's Ready condition Unknown once it has been failed for grace. It is
+// Node's Ready condition Unknown once it has been failed for grace (at
+// once when grace is zero); a member alive again turns it True. It is
 // pure apart from reading state.
 func PlanNodes(now time.Time, members []Member, state Reader, clusterCIDR netip.Prefix, grace time.Duration) []Change {
 	members = slices.Clone(members)
@@ -160,7 +206,7 @@ func desiredNode(now time.Time, m Member, old *api.Node, grace time.Duration) *a
 	n.Status.NodeInfo.Architecture = runtime.GOARCH
 	ready := api.NodeCondition{Type: "Ready", Status: "True", Reason: "NodeAlive", Message: "gossip reports the node alive"}
 	if !m.Alive && now.Sub(m.Since) < grace && old != nil {
-		// Failed, but not for long enough: a blip, or a restart.
+		// Failed, but not for grace yet: the condition stays as it was.
 		for _, c := range old.Status.Conditions {
 			if c.Type == "Ready" {
 				ready = c

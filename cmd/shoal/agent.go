@@ -76,7 +76,7 @@ any member with --join and passes that token with --token or --token-file.`,
 	fl.StringArrayVar(&f.registryMirrors, "registry-mirror", nil, "HOST=URL: pull images of registry HOST from mirror URL first, such as docker.io=https://mirror.example:5000 (repeatable; tried in order, then HOST itself)")
 	fl.StringArrayVar(&f.cfg.InsecureRegistries, "insecure-registry", nil, "registry host or host:port to pull from over plain HTTP (repeatable)")
 	fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod addresses of the whole cluster; every node gets a /24 of it (give every node the same value)")
-	fl.DurationVar(&f.cfg.NodeGrace, "node-grace", 3*time.Second, "how long a node may be unreachable before it is NotReady and its pods are replaced elsewhere")
+	fl.DurationVar(&f.cfg.NodeGrace, "node-grace", node.DefaultNodeGrace, "how long a node may be unreachable before it is NotReady and its pods are replaced elsewhere; gossip probes every grace/5, so a node frozen or overloaded for less keeps its pods (at least 1s; give every node the same value, as the shortest wins)")
 	fl.StringVar(&f.cfg.ClusterDomain, "cluster-domain", "cluster.local", "DNS domain of services and pods")
 	fl.StringVar(&f.cfg.DNSAddr, "dns-addr", "", "where this node answers DNS: IP, IP:port, :port, or off (default: the advertise address, port 53); nodes that run pods also answer on their pod bridge's gateway, port 53")
 	fl.StringArrayVar(&f.cfg.DNSUpstreams, "dns-upstream", nil, "resolver for names outside the cluster domain, IP or IP:port (repeatable; default: the nameservers in /etc/resolv.conf; off refuses such names)")
