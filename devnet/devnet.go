@@ -1,10 +1,21 @@
 // Package devnet makes machines out of network namespaces: a bridge in the
 // caller's namespace and, for each host, a network namespace joined to the
-// bridge by a veth pair, with its own address. `shoal dev` and the
-// multi-host integration tests run one agent (and its containerd) in each
-// host, so pod bridges, routes and iptables rules stay inside the host and
-// vanish with it. Faults between hosts (partitions) are iptables rules
-// inside the hosts, so they need no bridge netfilter.
+// bridge by a veth pair, with its own address and a fixed MAC. `shoal dev`
+// and the multi-host integration tests run one agent (and its containerd)
+// in each host, so pod bridges, routes and iptables rules stay inside the
+// host and vanish with it.
+//
+// A host is a machine. Its processes (started with Host.Start) live in one
+// cgroup v2 subtree, its containers too when its agent is given
+// Host.PodCgroupParent; its disk is Host.Root; its RAM is Host.RunDir and
+// every mount under Root. The faults are the ones machines have: PowerCut
+// kills every process at once (cgroup.kill), takes the link down and loses
+// the RAM; Boot brings up a fresh network stack on the same disk; Freeze
+// and Thaw stop and resume every process (cgroup.freeze). Faults between
+// hosts (partitions) are iptables rules inside the hosts, so they need no
+// bridge netfilter; a boot clears them, as it clears the host's firewall.
+// Destroy removes everything, and Leftovers says what, if anything, is
+// still there.
 //
 // Everything here shells out to iproute2, iptables and nsenter, needs root,
 // and is idempotent: creating what exists and removing what is gone are not
