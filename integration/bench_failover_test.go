@@ -2,11 +2,14 @@ package integration
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/devnet"
 )
 
@@ -69,6 +72,7 @@ func BenchmarkHostFailover(b *testing.B) {
 	a := c.agents[0]
 	a.apply(b, scenarioWeb)
 	var ready, dns []time.Duration
+	phases := durs{} // where the time goes, for the record
 	for b.Loop() {
 		b.StopTimer()
 		victim := victimWithReplicas(b, c)
@@ -84,6 +88,12 @@ func BenchmarkHostFailover(b *testing.B) {
 		t0 := time.Now()
 		victim.powerCut()
 		var tReady, tDNS time.Duration
+		seen := map[string]time.Time{}
+		mark := func(phase string, done bool) {
+			if _, ok := seen[phase]; !ok && done {
+				seen[phase] = time.Now()
+			}
+		}
 		deadline := time.Now().Add(3 * time.Minute)
 		for (tReady == 0 || tDNS == 0) && time.Now().Before(deadline) {
 			if tDNS == 0 {
@@ -99,6 +109,19 @@ func BenchmarkHostFailover(b *testing.B) {
 			}
 			if tReady == 0 {
 				if pods, err := a.pods("web"); err == nil {
+					gone, bound, running := true, 0, 0
+					for _, p := range pods {
+						gone = gone && p.Spec.NodeName != victim.name
+						if p.Spec.NodeName != "" && p.Spec.NodeName != victim.name {
+							bound++
+							if p.Status.Phase == api.PodRunning {
+								running++
+							}
+						}
+					}
+					mark("1-dead-pods-deleted", gone)
+					mark("2-replacements-bound", gone && bound == 6)
+					mark("3-replacements-running", gone && running == 6)
 					if per, n := spread(pods); n == 6 && per[victim.name] == 0 {
 						tReady = time.Since(t0)
 					}
@@ -111,6 +134,9 @@ func BenchmarkHostFailover(b *testing.B) {
 			b.Fatalf("not recovered within 3 minutes (ready %s, dns %s)", tReady, tDNS)
 		}
 		ready, dns = append(ready, tReady), append(dns, tDNS)
+		for phase, at := range seen {
+			phases.add(phase, t0, at)
+		}
 		victim.boot()
 		waitFor(b, 60*time.Second, victim.name+" back with no leftover containers", func() (bool, string) {
 			n, err := victim.containers()
@@ -122,6 +148,9 @@ func BenchmarkHostFailover(b *testing.B) {
 	b.ReportMetric(percentileMS(ready, 0.99), "ready-p99-ms")
 	b.ReportMetric(percentileMS(dns, 0.5), "dns-p50-ms")
 	b.ReportMetric(percentileMS(dns, 0.99), "dns-p99-ms")
+	for _, phase := range slices.Sorted(maps.Keys(phases)) {
+		b.Logf("host kill -> %s: p50 %.0f ms, p99 %.0f ms", phase[2:], percentileMS(phases[phase], 0.5), percentileMS(phases[phase], 0.99))
+	}
 	b.Logf("host kill -> all Ready elsewhere: %v", ready)
 	b.Logf("host kill -> DNS without the dead pods: %v", dns)
 }
