@@ -110,7 +110,9 @@ func Check() error {
 			return fmt.Errorf("%s is missing: apt-get install -y iproute2 iptables util-linux", tool)
 		}
 	}
-	return nil
+	// Hosts keep their processes in cgroup v2, for power cuts and freezes.
+	_, err := cgroup2Mount()
+	return err
 }
 
 // Create makes the bridge, with the caller's address on it.
