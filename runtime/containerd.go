@@ -59,9 +59,10 @@ const (
 	maxBackoff   = 30 * time.Second
 	// A child that ran this long before dying restarts after minBackoff.
 	stableAfter = time.Minute
-	// Unix socket paths are limited to 108 bytes, and containerd puts its
-	// ttrpc socket at the gRPC path plus ".ttrpc".
-	maxSocketPath = 100
+	// containerd refuses socket paths over 104 bytes (the smallest limit
+	// of the systems it runs on), and puts its ttrpc socket at the gRPC
+	// path plus ".ttrpc".
+	maxSocketPath = 104 - len(".ttrpc")
 )
 
 // NewSupervisor returns a Supervisor for a containerd living under dir.

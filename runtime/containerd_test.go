@@ -25,6 +25,12 @@ func TestSocketPathStaysShort(t *testing.T) {
 	if socketPath(long+"x") == got {
 		t.Error("two long dirs share a socket")
 	}
+	// containerd refuses a ttrpc socket path (the gRPC path + ".ttrpc")
+	// over 104 bytes: a 99-byte gRPC path is one byte too long.
+	edge := "/" + strings.Repeat("e", 99-len("/containerd.sock")-1)
+	if got := socketPath(edge); len(got)+len(".ttrpc") > 104 {
+		t.Errorf("dir of %d bytes: socket %s (%d bytes) makes a ttrpc path containerd refuses", len(edge), got, len(got))
+	}
 }
 
 func TestSupervisorConfig(t *testing.T) {
