@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -192,6 +193,20 @@ func (s *Supervisor) spawnLocked(bin string) error {
 	return nil
 }
 
+// lastWords is the last line containerd wrote to its log, as ": line",
+// or "" when there is none: what it said when it gave up.
+func (s *Supervisor) lastWords() string {
+	b, err := os.ReadFile(s.LogPath())
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		return ": " + last
+	}
+	return ""
+}
+
 // killLocked kills the current child and waits for it. s.mu is held.
 func (s *Supervisor) killLocked() {
 	_ = s.cmd.Process.Kill()
@@ -211,7 +226,7 @@ func (s *Supervisor) waitReady(ctx context.Context, exited <-chan struct{}) erro
 		select {
 		case <-tick.C():
 		case <-exited:
-			return fmt.Errorf("containerd supervisor: containerd exited before its socket %s answered (run `%s --config %s` to see why)", s.socket, s.Binary, s.ConfigPath())
+			return fmt.Errorf("containerd supervisor: containerd exited before its socket %s answered%s (see %s, or run `%s --config %s`)", s.socket, s.lastWords(), s.LogPath(), s.Binary, s.ConfigPath())
 		case <-deadline:
 			return fmt.Errorf("containerd supervisor: socket %s did not answer within %s", s.socket, readyTimeout)
 		case <-ctx.Done():
