@@ -58,6 +58,11 @@ type Config struct {
 	// set wins over the derived value.
 	FailAfter time.Duration
 
+	// ReconnectInterval is how often the node tries to rejoin one member
+	// declared failed, so that gossip heals after a partition; zero = 4
+	// probe intervals.
+	ReconnectInterval time.Duration
+
 	// Tuning; zero = derived from FailAfter, or memberlist's LAN defaults
 	// (DefaultLANConfig) without it.
 	ProbeInterval    time.Duration

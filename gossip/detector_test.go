@@ -71,6 +71,7 @@ type holdTransport struct {
 
 	mu      sync.Mutex
 	held    bool
+	cutOff  bool // held, and what arrives is lost rather than queued
 	queued  []*memberlist.Packet
 	release chan struct{}
 }
@@ -93,7 +94,9 @@ func (h *holdTransport) relayPackets() {
 	for p := range h.NetTransport.PacketCh() {
 		h.mu.Lock()
 		if h.held {
-			h.queued = append(h.queued, p)
+			if !h.cutOff {
+				h.queued = append(h.queued, p)
+			}
 			h.mu.Unlock()
 			continue
 		}
@@ -105,8 +108,12 @@ func (h *holdTransport) relayPackets() {
 func (h *holdTransport) relayStreams() {
 	for c := range h.NetTransport.StreamCh() {
 		h.mu.Lock()
-		wait := h.release
+		wait, lost := h.release, h.cutOff
 		h.mu.Unlock()
+		if lost {
+			c.Close()
+			continue
+		}
 		if wait != nil {
 			<-wait
 		}
@@ -121,9 +128,19 @@ func (h *holdTransport) hold() {
 	h.held, h.release = true, make(chan struct{})
 }
 
+// cut stops the node's traffic both ways, as a partition does: nothing
+// it sends arrives, and what is sent to it is lost, until resume.
+func (h *holdTransport) cut() {
+	h.hold()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cutOff = true
+}
+
 // resume hands the node what arrived while it was held, then lets it run.
 func (h *holdTransport) resume() {
 	h.mu.Lock()
+	h.cutOff = false
 	queued := h.queued
 	h.queued = nil
 	close(h.release)

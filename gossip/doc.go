@@ -41,6 +41,16 @@
 // failure, so the shortest one decides. Without FailAfter, memberlist's
 // LAN defaults apply (a failure after 5 to 8 s).
 //
+// # Healing after a partition
+//
+// memberlist never probes a member it has declared dead, so two sides of a
+// partition that lasted longer than the failure detector would each keep
+// the other for dead after the network heals. Every 4 probe intervals
+// (Config.ReconnectInterval) a node therefore tries to join one member it
+// holds as failed, picked at random, as Serf does: the push/pull of the
+// join tells each side that it was declared dead, each refutes, and both
+// are alive again.
+//
 // # Identity
 //
 // A node's name is unique in the cluster and belongs to one node ID (the

@@ -81,8 +81,9 @@ func New(cfg Config) (*Gossip, error) {
 	}
 	g.ml = ml
 	g.keyring = mc.Keyring
-	g.wg.Add(1)
+	g.wg.Add(2)
 	go g.pruneLoop()
+	go g.reconnectLoop()
 	local := ml.LocalNode()
 	logger.Info("gossip: started", "addr", local.Address(), "id", g.id, "encrypted", !cfg.Insecure)
 	return g, nil
