@@ -138,6 +138,13 @@ func TestMinorityPartition(t *testing.T) {
 	if per, n := spread(pods); n != 6 || len(pods) != 6 {
 		t.Fatalf("after the heal: %d pods, %d Ready (%s); want exactly 6", len(pods), n, describeSpread(per))
 	}
+	// Gossip heals too: both sides had declared each other failed.
+	for _, via := range []*agent{a, minority} {
+		waitFor(t, 30*time.Second, "every Node Ready again, as "+via.name+" sees it", func() (bool, string) {
+			out, err := via.cli("get", "nodes")
+			return err == nil && !strings.Contains(out, "NotReady"), out
+		})
+	}
 }
 
 // A leader cut off in a minority steps down, and the majority elects
