@@ -148,7 +148,7 @@ goes away with ` + "`shoal dev down`" + `.`,
 
 func newDevUpCmd(dir *string) *cobra.Command {
 	var nodes, zones int
-	var subnet string
+	var subnet, name string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Create hosts, start an agent and containerd on each, join them, import the test image",
@@ -164,6 +164,9 @@ func newDevUpCmd(dir *string) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--subnet %q: %w", subnet, err)
 			}
+			if err := checkDevName(name, nodes); err != nil {
+				return err
+			}
 			if err := devPrerequisites(); err != nil {
 				return err
 			}
@@ -171,7 +174,7 @@ func newDevUpCmd(dir *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c := &devCluster{Dir: abs, Name: "shoaldev", Subnet: prefix}
+			c := &devCluster{Dir: abs, Name: name, Subnet: prefix}
 			if old, err := loadDev(abs); err == nil {
 				fmt.Fprintln(cmd.OutOrStdout(), "removing the previous dev cluster first")
 				old.down()
@@ -185,8 +188,32 @@ func newDevUpCmd(dir *string) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&nodes, "nodes", 3, "how many hosts")
 	cmd.Flags().IntVar(&zones, "zones", 1, "spread the hosts over this many zones (topology.kubernetes.io/zone)")
-	cmd.Flags().StringVar(&subnet, "subnet", "10.77.0.0/24", "the hosts' network (an IPv4 /24)")
+	cmd.Flags().StringVar(&subnet, "subnet", defaultDevSubnet, "the hosts' network (an IPv4 /24)")
+	cmd.Flags().StringVar(&name, "name", defaultDevName, "prefix of the cluster's links, namespaces and cgroups (saved in dev.json); two dev clusters need different names, dirs and subnets")
 	return cmd
+}
+
+// The names a dev cluster gets when `shoal dev up` is given none.
+const (
+	defaultDevName   = "shoaldev"
+	defaultDevSubnet = "10.77.0.0/24"
+)
+
+// checkDevName says whether name can prefix the links of a cluster of
+// nodes hosts: lowercase letters and digits, and short enough for the
+// longest link name (a host's veth, <name>v<index>) to fit in 15
+// characters.
+func checkDevName(name string, nodes int) error {
+	longest := max(len(name)+2, len(name)+1+len(strconv.Itoa(nodes)))
+	if name == "" || longest > 15 {
+		return fmt.Errorf("--name %q: give 1 to %d characters (link names have at most 15)", name, 15-max(2, 1+len(strconv.Itoa(nodes))))
+	}
+	for i, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') || i == 0 && r >= '0' && r <= '9' {
+			return fmt.Errorf("--name %q: use lowercase letters and digits, starting with a letter", name)
+		}
+	}
+	return nil
 }
 
 // devPrerequisites says what the machine lacks, with the command to fix it.
@@ -471,7 +498,8 @@ func (c *devCluster) pause(cmd *cobra.Command, name, seconds string) error {
 }
 
 func newDevDownCmd(dir *string) *cobra.Command {
-	return &cobra.Command{
+	var name string
+	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Remove the dev cluster: processes, namespaces, links, rules, mounts and data",
 		Args:  cobra.NoArgs,
@@ -479,7 +507,7 @@ func newDevDownCmd(dir *string) *cobra.Command {
 			c, err := loadDev(*dir)
 			if err != nil {
 				abs, _ := filepath.Abs(*dir)
-				c = &devCluster{Dir: abs, Name: "shoaldev", Subnet: netip.MustParsePrefix("10.77.0.0/24")}
+				c = &devCluster{Dir: abs, Name: name, Subnet: netip.MustParsePrefix(defaultDevSubnet)}
 			}
 			if err := c.down(); err != nil {
 				return err
@@ -488,6 +516,8 @@ func newDevDownCmd(dir *string) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&name, "name", defaultDevName, "the cluster's name (as given to shoal dev up --name), used only when <dir>/dev.json is gone")
+	return cmd
 }
 
 // down removes everything up made: every process of every host
