@@ -158,8 +158,8 @@ func (a *Agent) Token() string {
 }
 
 // Start brings the agent up: it gets admitted to the cluster if it is new
-// (retrying until a member answers), then starts Raft, gossip, the API and
-// the background loops.
+// (retrying until a member answers), then starts gossip, containerd, Raft,
+// the API and the background loops.
 func (a *Agent) Start() error {
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if a.cfg.InsecureDev {
@@ -170,28 +170,10 @@ func (a *Agent) Start() error {
 		return err
 	}
 	a.client = a.peerHTTP()
-	if err := a.startRuntime(a.ctx); err != nil {
-		a.cancel()
-		return err
-	}
-	a.store = consensus.NewStore()
-	fsm := consensus.NewFSM(a.store, a.log)
+	// Gossip comes up first and goes down last: the time it is silent is
+	// what the others count against --node-grace, so an agent restart
+	// must not spend its containerd's and Raft's start-up in it.
 	var err error
-	a.raft, err = consensus.NewRaft(consensus.RaftConfig{
-		ID:               a.id,
-		Dir:              filepath.Join(a.cfg.DataDir, "raft"),
-		BindAddr:         a.cfg.raftBind(),
-		AdvertiseAddr:    a.cfg.raftAddr(),
-		Bootstrap:        len(a.cfg.Join) == 0 && len(a.savedPeers()) == 0,
-		HeartbeatTimeout: a.cfg.RaftHeartbeat,
-		ElectionTimeout:  a.cfg.RaftElection,
-		TLS:              a.raftTLS(),
-		Logger:           a.log,
-	}, fsm)
-	if err != nil {
-		a.cancel()
-		return err
-	}
 	a.gossip, err = gossip.New(gossip.Config{
 		Name:          a.cfg.Name,
 		BindAddr:      a.cfg.BindAddr,
@@ -206,13 +188,37 @@ func (a *Agent) Start() error {
 		ProbeInterval: a.cfg.GossipProbeInterval,
 	})
 	if err != nil {
-		a.raft.Shutdown()
+		a.cancel()
+		return err
+	}
+	if err := a.startRuntime(a.ctx); err != nil {
+		a.gossip.Shutdown()
+		a.cancel()
+		return err
+	}
+	a.store = consensus.NewStore()
+	fsm := consensus.NewFSM(a.store, a.log)
+	a.raft, err = consensus.NewRaft(consensus.RaftConfig{
+		ID:               a.id,
+		Dir:              filepath.Join(a.cfg.DataDir, "raft"),
+		BindAddr:         a.cfg.raftBind(),
+		AdvertiseAddr:    a.cfg.raftAddr(),
+		Bootstrap:        len(a.cfg.Join) == 0 && len(a.savedPeers()) == 0,
+		HeartbeatTimeout: a.cfg.RaftHeartbeat,
+		ElectionTimeout:  a.cfg.RaftElection,
+		TLS:              a.raftTLS(),
+		Logger:           a.log,
+	}, fsm)
+	if err != nil {
+		a.gossip.Shutdown()
+		a.stopRuntime()
 		a.cancel()
 		return err
 	}
 	if err := a.serveHTTP(); err != nil {
-		a.gossip.Shutdown()
 		a.raft.Shutdown()
+		a.stopRuntime()
+		a.gossip.Shutdown()
 		a.cancel()
 		return err
 	}
@@ -359,14 +365,14 @@ func (a *Agent) Shutdown() error {
 			a.http.Shutdown(sctx)
 			c()
 		}
-		if a.gossip != nil {
-			a.gossip.Shutdown()
-		}
 		if a.raft != nil {
 			err = a.raft.Shutdown()
 		}
 		a.wg.Wait()
 		a.stopRuntime()
+		if a.gossip != nil {
+			a.gossip.Shutdown() // last: see Start
+		}
 	})
 	return err
 }
