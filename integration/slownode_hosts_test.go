@@ -68,14 +68,7 @@ func TestSlowHostsKeepTheirPods(t *testing.T) {
 	c := startPodCluster(t, 3)
 	a := c.agents[0]
 	a.apply(t, scenarioWeb)
-	waitFor(t, 90*time.Second, "6 web pods Ready", func() (bool, string) {
-		pods, err := a.pods("web")
-		if err != nil {
-			return false, err.Error()
-		}
-		per, n := spread(pods)
-		return n == 6 && len(pods) == 6, describeSpread(per)
-	})
+	a.waitWebReady(t)
 	cl := &cluster{t: t, agents: c.agents}
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -16,14 +16,7 @@ func TestTeardownAfterFaultsLeavesNothing(t *testing.T) {
 	c := startPodCluster(t, 3)
 	a := c.agents[0]
 	a.apply(t, scenarioWeb)
-	waitFor(t, 90*time.Second, "6 web pods Ready", func() (bool, string) {
-		pods, err := a.pods("web")
-		if err != nil {
-			return false, err.Error()
-		}
-		per, n := spread(pods)
-		return n == 6 && len(pods) == 6, describeSpread(per)
-	})
+	a.waitWebReady(t)
 	net := a.network
 	count := func(left []string) (procs, mounts, other int) {
 		for _, l := range left {

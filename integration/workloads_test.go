@@ -59,6 +59,20 @@ func (a *agent) pods(app string) ([]*api.Pod, error) {
 	return out, nil
 }
 
+// waitWebReady waits until the 6 pods of scenarioWeb are all Running and
+// Ready, as agent a sees them.
+func (a *agent) waitWebReady(t testing.TB) {
+	t.Helper()
+	waitFor(t, 90*time.Second, "6 web pods Ready", func() (bool, string) {
+		pods, err := a.pods("web")
+		if err != nil {
+			return false, err.Error()
+		}
+		per, n := spread(pods)
+		return n == 6 && len(pods) == 6, describeSpread(per)
+	})
+}
+
 // spread counts Running and Ready pods per node.
 func spread(pods []*api.Pod) (map[string]int, int) {
 	per := map[string]int{}

@@ -40,7 +40,8 @@ func needNetRoot(t *testing.T) {
 		t.Skip("needs root")
 	}
 	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
-		t.Skip("CNI plugins missing (apt-get install containernetworking-plugins)")
+		// Root, but without what CI installs: a failure, not a skip.
+		t.Fatal("CNI plugins missing: apt-get install -y containernetworking-plugins")
 	}
 }
 
