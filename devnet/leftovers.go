@@ -39,7 +39,7 @@ func (n *Network) Leftovers() []string {
 		}
 	}
 	if n.Dir != "" {
-		for _, m := range mountsUnder(n.Dir) {
+		for _, m := range MountsUnder(n.Dir) {
 			left = append(left, "mount "+m)
 		}
 	}

@@ -101,7 +101,7 @@ func (h Host) dropVolatile() error {
 		return nil
 	}
 	var errs []error
-	for _, m := range mountsUnder(h.Root) {
+	for _, m := range MountsUnder(h.Root) {
 		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL && err != syscall.ENOENT {
 			errs = append(errs, fmt.Errorf("devnet: host %s: unmount %s: %w", h.NetNS, m, err))
 		}
@@ -115,9 +115,10 @@ func (h Host) dropVolatile() error {
 	return errors.Join(errs...)
 }
 
-// mountsUnder lists the mount points at or below dir, the most recent
-// first, so that unmounting in order takes children before parents.
-func mountsUnder(dir string) []string {
+// MountsUnder lists the mount points at or below dir, the most recent
+// first, so that unmounting in order takes children before parents. A host
+// that was torn down has none under its Root.
+func MountsUnder(dir string) []string {
 	dir = filepath.Clean(dir)
 	b, _ := os.ReadFile("/proc/self/mounts")
 	var out []string
@@ -134,10 +135,6 @@ func mountsUnder(dir string) []string {
 	slices.Reverse(out)
 	return out
 }
-
-// MountsUnder lists the mount points at or below dir; a host that was
-// torn down has none under its Root.
-func MountsUnder(dir string) []string { return mountsUnder(dir) }
 
 // unescapeMount undoes /proc/self/mounts' octal escapes (\040 for a space).
 func unescapeMount(s string) string {
