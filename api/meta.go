@@ -113,3 +113,30 @@ func CopyStatus(src, dst Object) {
 		dv.Set(sv)
 	}
 }
+
+// AnnotationRevision is the revision a Deployment controller records on a
+// Deployment and its ReplicaSets, as Kubernetes names it.
+const AnnotationRevision = "deployment.kubernetes.io/revision"
+
+// SystemAnnotations are written by controllers, not by users: an update
+// that leaves them out keeps them.
+var SystemAnnotations = []string{AnnotationRevision}
+
+// KeepSystemAnnotations copies into dst the system annotations that src has
+// and dst leaves out.
+func KeepSystemAnnotations(src, dst Object) {
+	m, c := dst.GetObjectMeta(), src.GetObjectMeta()
+	for _, k := range SystemAnnotations {
+		v, ok := c.Annotations[k]
+		if !ok {
+			continue
+		}
+		if _, set := m.Annotations[k]; set {
+			continue
+		}
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		m.Annotations[k] = v
+	}
+}

@@ -70,6 +70,12 @@ type Op struct {
 	// with a conflict unless the stored object's resourceVersion is this
 	// index. 0 means unconditional. A create must leave it 0.
 	ExpectVersion uint64 `json:"expectVersion,omitempty"`
+	// KeepStatus makes an update or put of an existing object keep the
+	// stored status and system annotations (api.SystemAnnotations) that
+	// Object leaves out, as they are when the command applies. A client's
+	// update replaces what the user owns without a read-modify-write race
+	// against the controllers that write the status.
+	KeepStatus bool `json:"keepStatus,omitempty"`
 }
 
 // WriteCommand is the body of a CmdWrite: ops applied all or nothing.

@@ -118,6 +118,10 @@ func (s *Store) plan(index uint64, cmd WriteCommand) ([]change, *api.Status) {
 				}
 			} else {
 				c.event = EventModified
+				if op.KeepStatus {
+					api.CopyStatus(cur, obj)
+					api.KeepSystemAnnotations(cur, obj)
+				}
 				old := cur.GetObjectMeta()
 				m.UID = old.UID
 				m.CreationTimestamp = old.CreationTimestamp

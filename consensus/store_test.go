@@ -426,3 +426,33 @@ func TestWaitForIndex(t *testing.T) {
 		t.Errorf("WaitForIndex past deadline = %v", err)
 	}
 }
+
+// An update with KeepStatus replaces what the user owns and keeps the
+// status and system annotations stored when it applies.
+func TestApplyKeepStatus(t *testing.T) {
+	s := NewStore()
+	svc := &api.Service{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Service"}}
+	svc.Name, svc.Namespace = "web", "default"
+	svc.Spec.Ports = []api.ServicePort{{Port: 80}}
+	stApply(t, s, 1, stOp(t, OpCreate, stNamespace("default", "")), stOp(t, OpCreate, svc))
+	withStatus := api.Copy(svc)
+	withStatus.Status.Conditions = []api.Condition{{Type: "Probed", Status: api.ConditionTrue}}
+	withStatus.Annotations = map[string]string{api.AnnotationRevision: "3"}
+	stApply(t, s, 2, stOp(t, OpUpdate, withStatus))
+
+	user := api.Copy(svc)
+	user.Spec.Ports = []api.ServicePort{{Port: 81}}
+	op := stOp(t, OpUpdate, user)
+	op.KeepStatus = true
+	stApply(t, s, 3, op)
+	got, _ := s.Get(stKey("Service", "default", "web"))
+	g := got.(*api.Service)
+	if len(g.Status.Conditions) != 1 || g.Annotations[api.AnnotationRevision] != "3" || g.Spec.Ports[0].Port != 81 {
+		t.Fatalf("after a KeepStatus update: status %+v annotations %v ports %v", g.Status, g.Annotations, g.Spec.Ports)
+	}
+	stApply(t, s, 4, stOp(t, OpUpdate, user))
+	got, _ = s.Get(stKey("Service", "default", "web"))
+	if g := got.(*api.Service); len(g.Status.Conditions) != 0 {
+		t.Fatalf("an update without KeepStatus kept the status: %+v", g.Status)
+	}
+}

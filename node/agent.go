@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-dev/shoal/consensus"
@@ -28,12 +29,15 @@ type Agent struct {
 	gossipKeys [][]byte // guarded by keysMu once started
 	store      *consensus.Store
 	raft       *consensus.Raft
-	gossip     *gossip.Gossip
-	http       *http.Server
-	client     *http.Client // to other agents
-	m          *metrics
-	sup        *runtime.Supervisor // the node's own containerd, if supervised
-	rt         *runtime.Containerd // nil when this node runs no pods
+	// readFloor is the highest index of a write acknowledged to a client
+	// through this node; API reads wait for the replica to reach it.
+	readFloor atomic.Uint64
+	gossip    *gossip.Gossip
+	http      *http.Server
+	client    *http.Client // to other agents
+	m         *metrics
+	sup       *runtime.Supervisor // the node's own containerd, if supervised
+	rt        *runtime.Containerd // nil when this node runs no pods
 	// startIndex is the last index in the local log at start; until the
 	// replica has applied it, requests wait rather than see old state.
 	startIndex uint64

@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
-	"github.com/shoal-dev/shoal/placement"
 )
 
 // ApplyRequest carries the objects of one `shoal apply`.
@@ -66,7 +65,7 @@ func (a *Agent) handleApply(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, results)
 			return
 		}
-		res, err := a.commitOps(r.Context(), ops...)
+		res, err := a.commitForClient(r.Context(), ops...)
 		if api.IsConflict(err) && attempt < 5 {
 			continue
 		}
@@ -170,6 +169,9 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 		if err != nil {
 			prepareCreate(obj)
 		} else {
+			if err := checkManifestVersion(obj, cur); err != nil {
+				return nil, nil, err
+			}
 			obj.GetObjectMeta().UID = cur.GetObjectMeta().UID
 			if j, ok := obj.(*api.Job); ok {
 				api.GenerateJobSelector(j) // as it was generated on create
@@ -177,7 +179,7 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 			if p, ok := obj.(*api.Pod); ok && p.Spec.NodeName == "" {
 				p.Spec.NodeName = cur.(*api.Pod).Spec.NodeName // the scheduler's binding stays
 			}
-			keepSystemAnnotations(cur, obj)
+			api.KeepSystemAnnotations(cur, obj)
 			if unchanged(a.present(cur), obj) {
 				result.Action = "unchanged"
 				results = append(results, result)
@@ -217,30 +219,26 @@ func prepareCreate(obj api.Object) {
 	}
 }
 
+// checkManifestVersion refuses a manifest that carries a resourceVersion
+// other than the stored object's: it was read before the object last
+// changed, and applying it would undo that change.
+func checkManifestVersion(obj, cur api.Object) error {
+	rv, have := obj.GetObjectMeta().ResourceVersion, cur.GetObjectMeta().ResourceVersion
+	if rv == "" || rv == have {
+		return nil
+	}
+	return api.NewError(api.ReasonConflict,
+		"%s has been changed: the manifest has metadata.resourceVersion %s but it is %s; re-read the object (or remove resourceVersion from the manifest) and apply again",
+		describeKey(api.KeyOf(obj)), rv, have)
+}
+
 // keepSystemFields carries over what the system owns: status, uid,
-// creation time.
+// creation time and, unless the manifest pins one, the version, so that the
+// update is a compare-and-set against what the plan saw.
 func keepSystemFields(cur, obj api.Object) {
 	m, c := obj.GetObjectMeta(), cur.GetObjectMeta()
 	m.UID, m.CreationTimestamp, m.ResourceVersion = c.UID, c.CreationTimestamp, c.ResourceVersion
 	api.CopyStatus(cur, obj)
-}
-
-// systemAnnotations are written by controllers, not by users: an apply or
-// an update that leaves them out keeps them.
-var systemAnnotations = []string{placement.AnnotationRevision}
-
-func keepSystemAnnotations(cur, obj api.Object) {
-	m, c := obj.GetObjectMeta(), cur.GetObjectMeta()
-	for _, k := range systemAnnotations {
-		if v, ok := c.Annotations[k]; ok {
-			if _, set := m.Annotations[k]; !set {
-				if m.Annotations == nil {
-					m.Annotations = map[string]string{}
-				}
-				m.Annotations[k] = v
-			}
-		}
-	}
 }
 
 // unchanged reports whether applying obj over cur would change nothing a

@@ -96,6 +96,9 @@ func (a *Agent) instrument(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		if r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, "/internal/") {
+			a.awaitReadFloor(r.Context())
+		}
 		h.ServeHTTP(rec, r)
 		code := strconv.Itoa(rec.code)
 		a.m.requests.WithLabelValues(r.Method, code).Inc()

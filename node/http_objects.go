@@ -143,6 +143,14 @@ func (a *Agent) proxyToLeader(w http.ResponseWriter, r *http.Request) {
 			pr.Out.URL.Scheme = a.scheme()
 			pr.Out.URL.Host = leaderAPI
 		},
+		// What the leader answers reflects its index: reads through this
+		// node afterwards wait for the replica to have it.
+		ModifyResponse: func(resp *http.Response) error {
+			if idx, err := strconv.ParseUint(resp.Header.Get(api.IndexHeader), 10, 64); err == nil {
+				a.raiseReadFloor(idx)
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(w, api.NewError(api.ReasonServiceUnavailable, "cannot reach the leader at %s: %v; retry", leaderAPI, err))
 		},
@@ -217,26 +225,14 @@ func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRe
 		return
 	}
 	meta := obj.GetObjectMeta()
+	if ref.sub == "status" {
+		a.writeStatus(w, r, ref, obj)
+		return
+	}
 	if op == consensus.OpUpdate {
-		// Status belongs to the system: an update of the object keeps the
-		// stored status, and an update of /status changes only the status.
-		cur, err := a.store.Get(ref.key())
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		if ref.sub == "status" {
-			whole := api.Copy(cur)
-			api.CopyStatus(obj, whole)
-			whole.GetObjectMeta().ResourceVersion = meta.ResourceVersion
-			obj, meta = whole, whole.GetObjectMeta()
-		} else {
-			api.CopyStatus(cur, obj)
-			keepSystemAnnotations(cur, obj)
-		}
-		if meta.ResourceVersion == "" {
-			meta.ResourceVersion = cur.GetObjectMeta().ResourceVersion
-		}
+		// Status belongs to the system: an update keeps the status stored
+		// when it commits. Without a resourceVersion it is unconditional.
+		api.CopyStatus(ref.res.New(), obj)
 	}
 	if op == consensus.OpCreate {
 		api.CopyStatus(ref.res.New(), obj) // status is the system's to write
@@ -251,11 +247,43 @@ func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRe
 		writeError(w, err)
 		return
 	}
+	o.KeepStatus = op == consensus.OpUpdate
 	code := http.StatusOK
 	if op == consensus.OpCreate {
 		code = http.StatusCreated
 	}
 	a.commit(w, r.Context(), code, append([]consensus.Op{o}, namespaceCheck(ref.res, meta.Namespace)...)...)
+}
+
+// writeStatus replaces the status of the object at ref with obj's and
+// keeps everything else as it is when the write commits. With a
+// resourceVersion it is a compare-and-set.
+func (a *Agent) writeStatus(w http.ResponseWriter, r *http.Request, ref objectRef, obj api.Object) {
+	cur, err := a.store.Get(ref.key())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	check, err := consensus.OpFor(consensus.OpCheck, obj)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	check.Object = nil
+	obj.GetObjectMeta().UID = cur.GetObjectMeta().UID
+	status := consensus.Op{Type: consensus.OpStatus, Key: check.Key, Object: mustJSON(obj)}
+	res, err := a.commitForClient(r.Context(), check, status)
+	if res != nil {
+		setIndex(w, res.Index)
+	}
+	if err == nil && len(res.Objects) == 0 {
+		err = api.NewError(api.ReasonConflict, "%s was deleted and created again while its status was written; re-read it and retry", describeKey(ref.key()))
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.present(res.Objects[0]))
 }
 
 // namespaceCheck makes a write of a namespaced object fail unless its
@@ -290,7 +318,7 @@ func (a *Agent) deleteObject(w http.ResponseWriter, r *http.Request, ref objectR
 
 // commit proposes ops as one command and writes the first object of the result.
 func (a *Agent) commit(w http.ResponseWriter, ctx context.Context, code int, ops ...consensus.Op) {
-	res, err := a.commitOps(ctx, ops...)
+	res, err := a.commitForClient(ctx, ops...)
 	if res != nil {
 		setIndex(w, res.Index)
 	}

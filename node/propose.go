@@ -23,20 +23,31 @@ var errMisdirected = api.NewError(api.ReasonServiceUnavailable, "node: not leade
 
 // Propose commits a command and returns the FSM's result. On a follower it
 // forwards the command to the leader and waits until the local replica has
-// applied it, so a read on this node afterwards sees the write. Without a
+// applied it, so that this node's own components see the write. Without a
 // leader it fails with a retryable ServiceUnavailable error.
 func (a *Agent) Propose(ctx context.Context, cmd []byte) (*consensus.WriteResult, error) {
+	res, err := a.proposeCommitted(ctx, cmd)
+	if err == nil && res.Index > 0 {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		a.store.WaitForIndex(wctx, res.Index)
+		cancel()
+	}
+	return res, err
+}
+
+// proposeCommitted commits a command and returns as soon as it is
+// committed, with the result the leader's FSM computed. It raises the read
+// floor to the command's index, so that an API read through this node
+// afterwards waits until the local replica has it (read-your-writes), while
+// the writer does not wait for the leader to tell this node of the commit.
+func (a *Agent) proposeCommitted(ctx context.Context, cmd []byte) (*consensus.WriteResult, error) {
 	start := time.Now()
 	defer func() { a.m.applyLatency.Observe(time.Since(start).Seconds()) }()
 	deadline := time.Now().Add(noLeaderWait)
 	for {
 		res, err := a.proposeOnce(ctx, cmd)
 		if err == nil {
-			if res.Index > 0 {
-				wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				a.store.WaitForIndex(wctx, res.Index)
-				cancel()
-			}
+			a.raiseReadFloor(res.Index)
 			return res, nil
 		}
 		retry := errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, errNoLeader) || err == errMisdirected
@@ -52,6 +63,36 @@ func (a *Agent) Propose(ctx context.Context, cmd []byte) (*consensus.WriteResult
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
+}
+
+// readFloorWait bounds how long a read waits for the local replica to
+// catch up with a write acknowledged through this node. The leader tells a
+// follower of a commit with its next AppendEntries, tens of milliseconds
+// later at most while it is healthy; past the bound the read is served from
+// what the replica has.
+const readFloorWait = 2 * time.Second
+
+// raiseReadFloor records that a write at index was acknowledged through
+// this node.
+func (a *Agent) raiseReadFloor(index uint64) {
+	for {
+		cur := a.readFloor.Load()
+		if index <= cur || a.readFloor.CompareAndSwap(cur, index) {
+			return
+		}
+	}
+}
+
+// awaitReadFloor waits until the local replica has applied every write
+// acknowledged through this node.
+func (a *Agent) awaitReadFloor(ctx context.Context) {
+	floor := a.readFloor.Load()
+	if floor == 0 || a.store.Index() >= floor {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, readFloorWait)
+	defer cancel()
+	a.store.WaitForIndex(ctx, floor)
 }
 
 var errNoLeader = errors.New("node: no leader")
@@ -153,14 +194,26 @@ func (a *Agent) handlePropose(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, fr)
 }
 
-// commitOps commits ops as one command at the clock's time. A command the
-// state refused comes back as the error, with the result (for its index).
+// commitOps commits ops as one command at the clock's time and waits for
+// the local replica to apply it (Propose). A command the state refused
+// comes back as the error, with the result (for its index).
 func (a *Agent) commitOps(ctx context.Context, ops ...consensus.Op) (*consensus.WriteResult, error) {
+	return a.commitWith(ctx, a.Propose, ops)
+}
+
+// commitForClient is commitOps for a client's request: it returns once the
+// command is committed, and reads through this node see it
+// (proposeCommitted).
+func (a *Agent) commitForClient(ctx context.Context, ops ...consensus.Op) (*consensus.WriteResult, error) {
+	return a.commitWith(ctx, a.proposeCommitted, ops)
+}
+
+func (a *Agent) commitWith(ctx context.Context, propose func(context.Context, []byte) (*consensus.WriteResult, error), ops []consensus.Op) (*consensus.WriteResult, error) {
 	cmd, err := consensus.NewWrite(a.cfg.Clock.Now(), ops...)
 	if err != nil {
 		return nil, err
 	}
-	res, err := a.Propose(ctx, cmd)
+	res, err := propose(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 // Kubernetes names them.
 const (
 	LabelPodTemplateHash  = "pod-template-hash"
-	AnnotationRevision    = "deployment.kubernetes.io/revision"
+	AnnotationRevision    = api.AnnotationRevision
 	AnnotationChangeCause = "kubernetes.io/change-cause"
 )
 
