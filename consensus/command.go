@@ -123,9 +123,45 @@ func DecodeCommand(b []byte) (CommandType, []byte, error) {
 	return CommandType(b[0]), b[1:], nil
 }
 
-// NewWrite encodes a CmdWrite of ops, proposed at time now.
+// NewWrite encodes a CmdWrite of ops, proposed at time now. It writes
+// each op's Object as it is, without the copy and check that
+// encoding/json makes of a RawMessage: objects come from json.Marshal
+// (OpFor), and an object that is not JSON fails the whole command alike on
+// every replica.
 func NewWrite(now time.Time, ops ...Op) ([]byte, error) {
-	return EncodeCommand(CmdWrite, WriteCommand{Time: now, Ops: ops})
+	ts, err := now.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("consensus: encode command time: %w", err)
+	}
+	size := 32 + len(ts)
+	for _, op := range ops {
+		size += 128 + len(op.Object)
+	}
+	out := make([]byte, 0, size)
+	out = append(out, byte(CmdWrite))
+	out = append(out, `{"time":`...)
+	out = append(out, ts...)
+	out = append(out, `,"ops":[`...)
+	for i, op := range ops {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		obj := op.Object
+		op.Object = nil
+		hdr, err := json.Marshal(op)
+		if err != nil {
+			return nil, fmt.Errorf("consensus: encode %s op for %s: %w", op.Type, describe(op.Key), err)
+		}
+		if len(obj) == 0 {
+			out = append(out, hdr...)
+			continue
+		}
+		out = append(out, hdr[:len(hdr)-1]...)
+		out = append(out, `,"object":`...)
+		out = append(out, obj...)
+		out = append(out, '}')
+	}
+	return append(out, "]}"...), nil
 }
 
 // decodeWrite decodes the body of a CmdWrite. Unknown fields are ignored so

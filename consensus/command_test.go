@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-dev/shoal/api"
 )
@@ -157,4 +159,39 @@ func FuzzDecodeCommand(f *testing.F) {
 			t.Fatalf("restored store differs:\n%s\n%s", a, b)
 		}
 	})
+}
+
+// NewWrite's hand-made envelope decodes to the ops it was given, as the
+// encoding/json form of the same command does.
+func TestNewWriteRoundTrip(t *testing.T) {
+	now := time.Date(2026, 12, 3, 10, 0, 0, 123, time.UTC)
+	cm := &api.ConfigMap{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, Data: map[string]string{"k": "v \"quoted\""}}
+	cm.Name, cm.Namespace = "a", "default"
+	put, err := OpFor(OpUpdate, cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put.ExpectVersion, put.KeepStatus = 7, true
+	ops := []Op{put, {Type: OpCheck, Key: api.Key{Kind: "Namespace", Name: "default"}}, {Type: OpDelete, Key: api.KeyOf(cm)}}
+	fast, err := NewWrite(now, ops...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := EncodeCommand(CmdWrite, WriteCommand{Time: now, Ops: ops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"NewWrite": fast, "EncodeCommand": slow} {
+		typ, body, err := DecodeCommand(b)
+		if err != nil || typ != CmdWrite {
+			t.Fatalf("%s: type %v, %v", name, typ, err)
+		}
+		got, err := decodeWrite(body)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, body)
+		}
+		if !got.Time.Equal(now) || !reflect.DeepEqual(got.Ops, ops) {
+			t.Fatalf("%s decodes to\n%+v\nwant\n%+v", name, got, WriteCommand{Time: now, Ops: ops})
+		}
+	}
 }

@@ -230,6 +230,56 @@ func (n *Raft) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
 	}
 }
 
+// ApplyOutcome is what ApplyAll gives for one command.
+type ApplyOutcome struct {
+	Response any // what the FSM returned
+	Index    uint64
+	Err      error
+}
+
+// ApplyAll commits cmds through Raft together, so that they share disk
+// writes and AppendEntries, and returns each one's outcome in order. Only
+// the leader may call it; on another node every outcome is ErrNotLeader.
+func (n *Raft) ApplyAll(ctx context.Context, cmds [][]byte) []ApplyOutcome {
+	out := make([]ApplyOutcome, len(cmds))
+	if !n.IsLeader() {
+		for i := range out {
+			out[i].Err = ErrNotLeader
+		}
+		return out
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	futures := make([]raft.ApplyFuture, len(cmds))
+	for i, cmd := range cmds {
+		futures[i] = n.r.Apply(cmd, timeout)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i, f := range futures {
+			if err := f.Error(); err != nil {
+				out[i].Err = applyError(err)
+				continue
+			}
+			out[i].Response, out[i].Index = f.Response(), f.Index()
+		}
+	}()
+	select {
+	case <-done:
+		return out
+	case <-ctx.Done():
+		unconfirmed := make([]ApplyOutcome, len(cmds))
+		for i := range unconfirmed {
+			unconfirmed[i].Err = api.NewError(api.ReasonServiceUnavailable,
+				"the write was not confirmed before the request ended (%v); it may or may not have been applied: read the object and retry if needed", ctx.Err())
+		}
+		return unconfirmed
+	}
+}
+
 func applyError(err error) error {
 	switch {
 	case errors.Is(err, raft.ErrNotLeader):

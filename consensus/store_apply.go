@@ -1,11 +1,9 @@
 package consensus
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -249,31 +247,6 @@ func decodeObject(op Op) (api.Object, *api.Status) {
 			describe(op.Key), m.Name, op.Key.Name)
 	}
 	return obj, nil
-}
-
-// specChanged reports whether anything outside metadata and status differs
-// between two objects of the same kind.
-func specChanged(prev, next api.Object) bool {
-	a, errA := specJSON(prev)
-	b, errB := specJSON(next)
-	return errA != nil || errB != nil || !bytes.Equal(a, b)
-}
-
-// specJSON is the object's JSON without type, metadata and status. Keys come
-// out sorted, so equal content gives equal bytes.
-func specJSON(obj api.Object) ([]byte, error) {
-	data, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return nil, err
-	}
-	for _, f := range []string{"apiVersion", "kind", "metadata", "status"} {
-		delete(fields, f)
-	}
-	return json.Marshal(fields)
 }
 
 // deriveUID makes the uid of a created object from where it was created, so

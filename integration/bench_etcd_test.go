@@ -30,9 +30,7 @@ const etcdBin = "/usr/bin/etcd"
 // the leader of a three-member etcd 3.4 cluster with default fsync, as
 // POST /v3/kv/put. Run with -benchtime=1x.
 func BenchmarkEtcdWriteThroughput(b *testing.B) {
-	if _, err := os.Stat(etcdBin); err != nil {
-		b.Skipf("%s not found: install etcd 3.4 with `apt-get install -y etcd-server` to run the etcd baseline", etcdBin)
-	}
+	skipWithoutEtcd(b)
 	for _, clients := range []int{1, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			members := startEtcdCluster(b, 3)
@@ -54,6 +52,14 @@ func BenchmarkEtcdWriteThroughput(b *testing.B) {
 			}
 			reportLoad(b, total)
 		})
+	}
+}
+
+// skipWithoutEtcd skips the benchmark if etcd is not installed.
+func skipWithoutEtcd(b *testing.B) {
+	b.Helper()
+	if _, err := os.Stat(etcdBin); err != nil {
+		b.Skipf("%s not found: install etcd 3.4 with `apt-get install -y etcd-server` to run the etcd baseline", etcdBin)
 	}
 }
 

@@ -341,18 +341,31 @@ func startPerf(b *testing.B, name string, d time.Duration) func() {
 // per write of the processes named server (all but the load generator).
 func reportLoad(b *testing.B, r loadResult) {
 	b.Helper()
+	reportLoadAs(b, "", r)
+}
+
+// reportLoadAs is reportLoad with every metric's unit prefixed by who
+// ("shoal-" reports shoal-writes/s) and the log lines by who's name, so
+// that one benchmark can report several systems or paths. With who ""
+// it is reportLoad.
+func reportLoadAs(b *testing.B, who string, r loadResult) {
+	b.Helper()
+	label := ""
+	if who != "" {
+		label = strings.TrimSuffix(who, "-") + ": "
+	}
 	if r.firstErr != nil {
-		b.Logf("%d writes failed; the first: %v", r.errs, r.firstErr)
+		b.Logf("%s%d writes failed; the first: %v", label, r.errs, r.firstErr)
 	}
 	b.ReportMetric(0, "ns/op") // an op is a whole load window; meaningless
 	if r.window > 0 {
-		b.ReportMetric(float64(r.ok)/r.window.Seconds(), "writes/s")
+		b.ReportMetric(float64(r.ok)/r.window.Seconds(), who+"writes/s")
 	}
-	b.ReportMetric(ms(percentile(r.lat, 0.50)), "p50-ms")
-	b.ReportMetric(ms(percentile(r.lat, 0.99)), "p99-ms")
-	b.ReportMetric(float64(r.errs), "errors")
-	b.Logf("%d writes in %s: %.0f writes/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors",
-		r.ok, r.window, float64(r.ok)/r.window.Seconds(), ms(percentile(r.lat, 0.5)),
+	b.ReportMetric(ms(percentile(r.lat, 0.50)), who+"p50-ms")
+	b.ReportMetric(ms(percentile(r.lat, 0.99)), who+"p99-ms")
+	b.ReportMetric(float64(r.errs), who+"errors")
+	b.Logf("%s%d writes in %s: %.0f writes/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors",
+		label, r.ok, r.window, float64(r.ok)/r.window.Seconds(), ms(percentile(r.lat, 0.5)),
 		ms(percentile(r.lat, 0.99)), ms(percentile(r.lat, 1)), r.errs)
 	if len(r.cpu) > 0 && r.ok > 0 {
 		var server float64
@@ -364,10 +377,10 @@ func reportLoad(b *testing.B, r loadResult) {
 				server += r.cpu[n]
 			}
 		}
-		b.ReportMetric(1e6*server/float64(r.ok), "server-cpu-us/write")
-		b.ReportMetric(r.cpu[otherCPU]/r.window.Seconds(), "other-cores")
-		b.Logf("CPU in the window (%.1f cores used of %d by the benchmark, %.1f by everything else): %s",
-			(server+r.cpu["loadgen"])/r.window.Seconds(), runtime.NumCPU(), r.cpu[otherCPU]/r.window.Seconds(), strings.Join(parts, ", "))
+		b.ReportMetric(1e6*server/float64(r.ok), who+"server-cpu-us/write")
+		b.ReportMetric(r.cpu[otherCPU]/r.window.Seconds(), who+"other-cores")
+		b.Logf("%sCPU in the window (%.1f cores used of %d by the benchmark, %.1f by everything else): %s",
+			label, (server+r.cpu["loadgen"])/r.window.Seconds(), runtime.NumCPU(), r.cpu[otherCPU]/r.window.Seconds(), strings.Join(parts, ", "))
 	}
 }
 

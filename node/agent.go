@@ -32,6 +32,7 @@ type Agent struct {
 	// readFloor is the highest index of a write acknowledged to a client
 	// through this node; API reads wait for the replica to reach it.
 	readFloor atomic.Uint64
+	fwd       *forwarder
 	gossip    *gossip.Gossip
 	http      *http.Server
 	client    *http.Client // to other agents
@@ -174,6 +175,8 @@ func (a *Agent) Start() error {
 		return err
 	}
 	a.client = a.peerHTTP()
+	a.fwd = newForwarder(a)
+	a.fwd.start()
 	// Gossip comes up first and goes down last: the time it is silent is
 	// what the others count against --node-grace, so an agent restart
 	// must not spend its containerd's and Raft's start-up in it.

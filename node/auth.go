@@ -43,7 +43,7 @@ func routeAccess(r *http.Request) access {
 		return accessNode
 	case strings.HasPrefix(p, "/v1/credentials"), strings.HasPrefix(p, "/v1/token"), p == "/v1/node/leave":
 		return accessAdmin
-	case strings.HasPrefix(p, "/apis/shoal.dev/"):
+	case strings.HasPrefix(p, "/apis/shoal.dev/"), strings.HasPrefix(p, "/debug/pprof/"):
 		return accessAdmin
 	case podSubresource(p) == "log" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		return accessRead

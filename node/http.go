@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ func (a *Agent) serveHTTP() error {
 	mux.HandleFunc("GET /v1/members", a.handleMembers)
 	mux.HandleFunc("POST /v1/node/leave", a.handleLeave)
 	mux.HandleFunc("POST /internal/v1/propose", a.handlePropose)
+	mux.HandleFunc("POST /internal/v1/propose-batch", a.handleProposeBatch)
 	mux.HandleFunc("GET /internal/v1/progress", a.handleProgress)
 	mux.HandleFunc("POST /internal/v1/raft/remove", a.handleRaftRemove)
 	mux.HandleFunc("POST /internal/v1/certs/renew", a.handleRenew)
@@ -42,6 +44,10 @@ func (a *Agent) serveHTTP() error {
 	mux.HandleFunc("POST /v1/token/create", a.handleCreateToken)
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/log", a.handlePodLog)
 	mux.HandleFunc("POST /api/v1/namespaces/{ns}/pods/{name}/exec", a.handlePodExec)
+	// Go's profiler, for admins, as Kubernetes' --profiling serves it.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/api/", a.handleObjects)
 	mux.HandleFunc("/apis/", a.handleObjects)
 	ln, err := net.Listen("tcp", a.cfg.apiBind())

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -126,20 +125,14 @@ func (a *Agent) proposeOnce(ctx context.Context, cmd []byte) (*consensus.WriteRe
 		}
 		return res, nil
 	}
-	leaderAPI, ok := a.leaderAPI()
-	if !ok {
+	if _, ok := a.leaderAPI(); !ok {
 		return nil, errNoLeader
 	}
-	return a.forward(ctx, leaderAPI, cmd)
+	return a.fwd.submit(ctx, cmd)
 }
 
-// forwardResult is the wire form of a WriteResult.
-type forwardResult struct {
-	Index   uint64            `json:"index"`
-	Objects []json.RawMessage `json:"objects,omitempty"`
-	Error   *api.Status       `json:"error,omitempty"`
-}
-
+// forward sends one command to the leader in a request of its own: the
+// way to a leader that does not take batches.
 func (a *Agent) forward(ctx context.Context, leaderAPI string, cmd []byte) (*consensus.WriteResult, error) {
 	var fr forwardResult
 	_, err := a.peerClient(leaderAPI).Do(ctx, http.MethodPost, "/internal/v1/propose", cmd, &fr)
@@ -150,18 +143,7 @@ func (a *Agent) forward(ctx context.Context, leaderAPI string, cmd []byte) (*con
 		}
 		return nil, err
 	}
-	res := &consensus.WriteResult{Index: fr.Index}
-	if fr.Error != nil {
-		res.Err = fr.Error
-	}
-	for _, raw := range fr.Objects {
-		obj, err := api.DecodeAny(raw)
-		if err != nil {
-			return nil, err
-		}
-		res.Objects = append(res.Objects, obj)
-	}
-	return res, nil
+	return fr.decode()
 }
 
 // handlePropose applies a command forwarded by a follower.
@@ -180,17 +162,7 @@ func (a *Agent) handlePropose(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	fr := forwardResult{}
-	if res, ok := resp.(*consensus.WriteResult); ok {
-		fr.Index = res.Index
-		if res.Err != nil {
-			fr.Error = api.AsStatus(res.Err)
-		}
-		for _, o := range res.Objects {
-			b, _ := json.Marshal(o)
-			fr.Objects = append(fr.Objects, b)
-		}
-	}
+	fr := newForwardResult(resp)
 	writeJSON(w, http.StatusOK, fr)
 }
 

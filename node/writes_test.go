@@ -59,7 +59,7 @@ func TestUpdateWithoutVersionNeverConflicts(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	obj, err := c.client("n3").Get(ctx, "Service", "default", "web")
+	obj, err := c.client("n2").Get(ctx, "Service", "default", "web") // the node the status went through
 	if err != nil {
 		t.Fatal(err)
 	}
