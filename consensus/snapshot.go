@@ -111,7 +111,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // an older index gets ErrCompacted, and running watches that had not reached
 // the snapshot's index end with an EventError. Restore is idempotent.
 func (s *Store) Restore(r io.Reader) error {
-	index, objects, count, err := readSnapshot(r)
+	index, read, err := readSnapshot(r)
 	if err != nil {
 		return err
 	}
@@ -119,8 +119,7 @@ func (s *Store) Restore(r io.Reader) error {
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.objects, s.count = objects, count
-	s.rebuildOwnersLocked()
+	s.objects, s.count, s.idx = read.objects, read.count, read.idx
 	s.events.reset()
 	s.histFrom = index
 	s.setIndexLocked(index)
@@ -128,45 +127,46 @@ func (s *Store) Restore(r io.Reader) error {
 }
 
 // readSnapshot parses and checks a whole snapshot stream.
-func readSnapshot(r io.Reader) (index uint64, objects map[string]map[string]map[string]api.Object, count int, err error) {
+// It returns the objects in a store of their own, indexed.
+func readSnapshot(r io.Reader) (index uint64, read *Store, err error) {
 	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
 	var h snapshotHeader
 	if err := dec.Decode(&h); err != nil {
-		return 0, nil, 0, fmt.Errorf("consensus: restore: read the snapshot header: %w", err)
+		return 0, nil, fmt.Errorf("consensus: restore: read the snapshot header: %w", err)
 	}
 	switch {
 	case h.Format != snapshotFormat:
-		return 0, nil, 0, fmt.Errorf("consensus: restore: not a shoal store snapshot (format %q, want %q)", h.Format, snapshotFormat)
+		return 0, nil, fmt.Errorf("consensus: restore: not a shoal store snapshot (format %q, want %q)", h.Format, snapshotFormat)
 	case h.Version > snapshotVersion:
-		return 0, nil, 0, fmt.Errorf("consensus: restore: snapshot format version %d is newer than this node understands (%d); upgrade this node", h.Version, snapshotVersion)
+		return 0, nil, fmt.Errorf("consensus: restore: snapshot format version %d is newer than this node understands (%d); upgrade this node", h.Version, snapshotVersion)
 	case h.Version < 1 || h.Objects < 0:
-		return 0, nil, 0, fmt.Errorf("consensus: restore: bad snapshot header (version %d, %d objects)", h.Version, h.Objects)
+		return 0, nil, fmt.Errorf("consensus: restore: bad snapshot header (version %d, %d objects)", h.Version, h.Objects)
 	}
-	tmp := &Store{objects: map[string]map[string]map[string]api.Object{}}
+	tmp := &Store{objects: map[string]map[string]map[string]api.Object{}, idx: newIndexes()}
 	for i := range h.Objects {
 		var rec snapshotRecord
 		if err := dec.Decode(&rec); err != nil {
-			return 0, nil, 0, fmt.Errorf("consensus: restore: read object %d of %d: %w", i+1, h.Objects, err)
+			return 0, nil, fmt.Errorf("consensus: restore: read object %d of %d: %w", i+1, h.Objects, err)
 		}
 		obj, err := api.DecodeJSON(rec.Kind, rec.Object)
 		if err != nil {
-			return 0, nil, 0, fmt.Errorf("consensus: restore: object %d of %d: %w", i+1, h.Objects, err)
+			return 0, nil, fmt.Errorf("consensus: restore: object %d of %d: %w", i+1, h.Objects, err)
 		}
 		key := api.KeyOf(obj)
 		if key.Kind != rec.Kind {
-			return 0, nil, 0, fmt.Errorf("consensus: restore: object %d of %d: %s: kind does not match the record's kind %q", i+1, h.Objects, describe(key), rec.Kind)
+			return 0, nil, fmt.Errorf("consensus: restore: object %d of %d: %s: kind does not match the record's kind %q", i+1, h.Objects, describe(key), rec.Kind)
 		}
 		if err := checkKey(key); err != nil {
-			return 0, nil, 0, fmt.Errorf("consensus: restore: object %d of %d: %w", i+1, h.Objects, err)
+			return 0, nil, fmt.Errorf("consensus: restore: object %d of %d: %w", i+1, h.Objects, err)
 		}
 		if tmp.lookup(key) != nil {
-			return 0, nil, 0, fmt.Errorf("consensus: restore: object %d of %d: %s appears twice", i+1, h.Objects, describe(key))
+			return 0, nil, fmt.Errorf("consensus: restore: object %d of %d: %s appears twice", i+1, h.Objects, describe(key))
 		}
 		tmp.putLocked(key, obj)
 	}
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return 0, nil, 0, fmt.Errorf("consensus: restore: the snapshot has more than the %d objects its header announces", h.Objects)
+		return 0, nil, fmt.Errorf("consensus: restore: the snapshot has more than the %d objects its header announces", h.Objects)
 	}
-	return h.Index, tmp.objects, tmp.count, nil
+	return h.Index, tmp, nil
 }

@@ -37,8 +37,8 @@ type Store struct {
 	mu sync.RWMutex
 	// objects is kind → namespace → name → object.
 	objects map[string]map[string]map[string]api.Object
-	// owned is owner uid → keys of the objects whose ownerReferences name it.
-	owned map[string]map[api.Key]struct{}
+	// idx holds the secondary indexes (store_index.go).
+	idx   indexes
 	count int
 	index uint64
 	// changed is closed and replaced whenever index moves.
@@ -53,7 +53,7 @@ type Store struct {
 func NewStore(opts ...StoreOption) *Store {
 	s := &Store{
 		objects: map[string]map[string]map[string]api.Object{},
-		owned:   map[string]map[api.Key]struct{}{},
+		idx:     newIndexes(),
 		changed: make(chan struct{}),
 		events:  ring{max: DefaultEventRetention},
 	}
@@ -171,42 +171,10 @@ func (s *Store) putLocked(key api.Key, obj api.Object) {
 	if old, ok := names[key.Name]; !ok {
 		s.count++
 	} else {
-		s.unindexOwners(key, old)
+		s.idx.remove(key, old)
 	}
 	names[key.Name] = obj
-	s.indexOwners(key, obj)
-}
-
-func (s *Store) indexOwners(key api.Key, obj api.Object) {
-	for _, ref := range obj.GetObjectMeta().OwnerReferences {
-		set := s.owned[ref.UID]
-		if set == nil {
-			set = map[api.Key]struct{}{}
-			s.owned[ref.UID] = set
-		}
-		set[key] = struct{}{}
-	}
-}
-
-func (s *Store) unindexOwners(key api.Key, obj api.Object) {
-	for _, ref := range obj.GetObjectMeta().OwnerReferences {
-		delete(s.owned[ref.UID], key)
-		if len(s.owned[ref.UID]) == 0 {
-			delete(s.owned, ref.UID)
-		}
-	}
-}
-
-// rebuildOwnersLocked recomputes the owner index from scratch (after a restore).
-func (s *Store) rebuildOwnersLocked() {
-	s.owned = map[string]map[api.Key]struct{}{}
-	for kind, byNS := range s.objects {
-		for ns, names := range byNS {
-			for name, obj := range names {
-				s.indexOwners(api.Key{Kind: kind, Namespace: ns, Name: name}, obj)
-			}
-		}
-	}
+	s.idx.add(key, obj)
 }
 
 // deleteLocked removes key, dropping index maps that become empty. The
@@ -218,7 +186,7 @@ func (s *Store) deleteLocked(key api.Key) {
 	if !ok {
 		return
 	}
-	s.unindexOwners(key, old)
+	s.idx.remove(key, old)
 	delete(names, key.Name)
 	s.count--
 	if len(names) == 0 {

@@ -287,7 +287,7 @@ func (s *Store) dependents(obj api.Object, current func(api.Key) api.Object) []a
 		o := queue[0]
 		queue = queue[1:]
 		var next []api.Key
-		for k := range s.owned[o.GetObjectMeta().UID] {
+		for k := range s.idx.owned[o.GetObjectMeta().UID] {
 			next = append(next, k)
 		}
 		if o.GetTypeMeta().Kind == "Namespace" {

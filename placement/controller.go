@@ -80,13 +80,13 @@ func ownerRef(owner api.Object) api.OwnerReference {
 	return api.OwnerReference{APIVersion: t.APIVersion, Kind: t.Kind, Name: m.Name, UID: m.UID, Controller: &yes, BlockOwnerDeletion: &yes}
 }
 
-// byController indexes the objects of one kind by their controller's UID.
-func byController[T api.Object](state Reader, kind, ns string) map[string][]T {
-	objs, _ := state.List(kind, ns)
-	out := map[string][]T{}
-	for _, o := range objs {
-		if r := controllerRef(o); r != nil {
-			out[r.UID] = append(out[r.UID], o.(T))
+// owned returns the objects of kind whose controller is the object with
+// ownerUID, from the state's owner index.
+func owned[T api.Object](state Reader, kind, ownerUID string) []T {
+	var out []T
+	for _, o := range state.ListOwnedBy(kind, ownerUID) {
+		if r := controllerRef(o); r != nil && r.UID == ownerUID {
+			out = append(out, o.(T))
 		}
 	}
 	return out

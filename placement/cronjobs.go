@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
@@ -73,13 +72,10 @@ func planCronJobs(now time.Time, state Reader) ([]objPlan, time.Duration) {
 		}
 		return cjs[i].Name < cjs[j].Name
 	})
-	jobs := byController[*api.Job](state, "Job", "")
 	var plans []objPlan
 	var requeue time.Duration
 	for _, cj := range cjs {
-		owned := slices.Clone(jobs[cj.UID])
-		sort.Slice(owned, func(a, b int) bool { return owned[a].Name < owned[b].Name })
-		p, wait := planCronJob(now, state, cj, owned)
+		p, wait := planCronJob(now, state, cj, owned[*api.Job](state, "Job", cj.UID))
 		requeueAt(&requeue, wait)
 		if len(p.changes) > 0 {
 			plans = append(plans, p)

@@ -46,15 +46,14 @@ func (c *DeploymentController) Pass(ctx context.Context, now time.Time) (time.Du
 // PlanDeployments plans every Deployment; pure over the state.
 func PlanDeployments(now time.Time, state Reader) ([][]Change, time.Duration) {
 	objs, _ := state.List("Deployment", "")
-	rsByOwner := byController[*api.ReplicaSet](state, "ReplicaSet", "")
-	podsByOwner := byController[*api.Pod](state, "Pod", "")
 	var plans [][]Change
 	var requeue time.Duration
 	for _, o := range objs {
 		d := o.(*api.Deployment)
-		p := &deployPlan{now: now, d: d, pods: podsByOwner}
-		for _, rs := range rsByOwner[d.UID] {
+		p := &deployPlan{now: now, d: d, pods: map[string][]*api.Pod{}}
+		for _, rs := range owned[*api.ReplicaSet](state, "ReplicaSet", d.UID) {
 			p.rss = append(p.rss, api.Copy(rs))
+			p.pods[rs.UID] = owned[*api.Pod](state, "Pod", rs.UID)
 		}
 		changes, wait := p.plan(state)
 		requeueAt(&requeue, wait)

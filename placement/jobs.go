@@ -137,13 +137,10 @@ func planJobs(now time.Time, state Reader) ([]objPlan, time.Duration) {
 		}
 		return jobs[i].Name < jobs[j].Name
 	})
-	pods := byController[*api.Pod](state, "Pod", "")
 	var plans []objPlan
 	var requeue time.Duration
 	for _, j := range jobs {
-		owned := slices.Clone(pods[j.UID])
-		sort.Slice(owned, func(a, b int) bool { return owned[a].Name < owned[b].Name })
-		p, wait := planJob(now, state, j, owned)
+		p, wait := planJob(now, state, j, owned[*api.Pod](state, "Pod", j.UID))
 		requeueAt(&requeue, wait)
 		if len(p.changes) > 0 {
 			plans = append(plans, p)

@@ -12,6 +12,7 @@ import (
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/clock"
 	"github.com/shoal-dev/shoal/placement"
+	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/placement/placementtest"
 )
 
@@ -32,7 +33,24 @@ func (f fakeState) List(kind, ns string) ([]api.Object, uint64) {
 			out = append(out, o)
 		}
 	}
+	state.SortObjects(out)
 	return out, 0
+}
+
+// The indexed lookups of the fakes scan, as state.Scan does.
+func (f fakeState) ListOwnedBy(kind, uid string) []api.Object {
+	return state.Scan{Lister: f}.ListOwnedBy(kind, uid)
+}
+func (f fakeState) PodsOnNode(node string) []api.Object { return state.Scan{Lister: f}.PodsOnNode(node) }
+func (f fakeState) ListSelected(kind, ns string, sel api.Selector) ([]api.Object, uint64) {
+	return state.Scan{Lister: f}.ListSelected(kind, ns, sel)
+}
+func (r *nodeRig) ListOwnedBy(kind, uid string) []api.Object {
+	return state.Scan{Lister: r}.ListOwnedBy(kind, uid)
+}
+func (r *nodeRig) PodsOnNode(node string) []api.Object { return state.Scan{Lister: r}.PodsOnNode(node) }
+func (r *nodeRig) ListSelected(kind, ns string, sel api.Selector) ([]api.Object, uint64) {
+	return state.Scan{Lister: r}.ListSelected(kind, ns, sel)
 }
 
 func (f fakeState) apply(changes []placement.Change) {

@@ -41,12 +41,11 @@ func (c *ReplicaSetController) Pass(ctx context.Context, now time.Time) (time.Du
 // command. It is pure over the state.
 func PlanReplicaSets(now time.Time, state Reader) ([][]Change, time.Duration) {
 	objs, _ := state.List("ReplicaSet", "")
-	pods := byController[*api.Pod](state, "Pod", "")
 	var plans [][]Change
 	var requeue time.Duration
 	for _, o := range objs {
 		rs := o.(*api.ReplicaSet)
-		changes, wait := planReplicaSet(now, state, rs, pods[rs.UID])
+		changes, wait := planReplicaSet(now, state, rs, owned[*api.Pod](state, "Pod", rs.UID))
 		requeueAt(&requeue, wait)
 		// Large creations go in several commands; the status rides in the
 		// last, so it is written once the pods it counts are.

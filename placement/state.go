@@ -1,25 +1,13 @@
 package placement
 
-import (
-	"context"
+import "github.com/shoal-dev/shoal/state"
 
-	"github.com/shoal-dev/shoal/api"
-)
+// Reader is the read-only view of the replicated state controllers plan
+// against: state.Reader, with its indexed lookups.
+type Reader = state.Reader
 
-// Reader is a read-only view of the replicated state.
-type Reader interface {
-	Get(key api.Key) (api.Object, error)
-	List(kind, namespace string) ([]api.Object, uint64)
-}
+// Change is one write of a plan (state.Change).
+type Change = state.Change
 
-// Change is one write: Put stores an object (a compare-and-set when its
-// metadata.resourceVersion is set), Delete removes a key.
-type Change struct {
-	Put    api.Object
-	Delete *api.Key
-}
-
-// Writer commits changes as one command, all or nothing.
-type Writer interface {
-	Commit(ctx context.Context, changes []Change) error
-}
+// Writer commits a plan's changes as one command (state.Writer).
+type Writer = state.Writer

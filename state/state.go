@@ -1,0 +1,101 @@
+package state
+
+import (
+	"context"
+	"sort"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+// Lister is the least a replica answers: one object by key, and the objects
+// of a kind with the index they reflect.
+type Lister interface {
+	// Get returns the object under key, or an api.ReasonNotFound error.
+	Get(key api.Key) (api.Object, error)
+	// List returns the objects of kind in namespace ("" for all), sorted by
+	// namespace then name, and the index the list reflects.
+	List(kind, namespace string) ([]api.Object, uint64)
+}
+
+// Reader is a read-only view of the replicated state. Objects it returns
+// are shared: callers must not mutate them (api.Copy first).
+type Reader interface {
+	Lister
+	// ListOwnedBy returns the objects of kind whose ownerReferences name
+	// the uid, sorted by namespace then name.
+	ListOwnedBy(kind, ownerUID string) []api.Object
+	// PodsOnNode returns the Pods bound to node (spec.nodeName), sorted by
+	// namespace then name.
+	PodsOnNode(node string) []api.Object
+	// ListSelected returns the objects of kind in namespace ("" for all)
+	// whose labels match sel, sorted, and the index the list reflects.
+	ListSelected(kind, namespace string, sel api.Selector) ([]api.Object, uint64)
+}
+
+// Change is one write: Put stores an object (a compare-and-set when its
+// metadata.resourceVersion is set), Delete removes a key.
+type Change struct {
+	Put    api.Object
+	Delete *api.Key
+}
+
+// Writer commits changes as one command, all or nothing.
+type Writer interface {
+	Commit(ctx context.Context, changes []Change) error
+}
+
+// Scan answers Reader's indexed lookups by scanning its Lister. Fakes
+// embed it; the store's indexes must agree with it.
+type Scan struct{ Lister }
+
+var _ Reader = Scan{}
+
+// ListOwnedBy scans kind for objects owned by ownerUID.
+func (s Scan) ListOwnedBy(kind, ownerUID string) []api.Object {
+	objs, _ := s.List(kind, "")
+	var out []api.Object
+	for _, o := range objs {
+		for _, r := range o.GetObjectMeta().OwnerReferences {
+			if r.UID == ownerUID {
+				out = append(out, o)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// PodsOnNode scans the Pods for those bound to node.
+func (s Scan) PodsOnNode(node string) []api.Object {
+	objs, _ := s.List("Pod", "")
+	var out []api.Object
+	for _, o := range objs {
+		if p, ok := o.(*api.Pod); ok && p.Spec.NodeName == node {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// ListSelected scans kind in namespace for objects matching sel.
+func (s Scan) ListSelected(kind, namespace string, sel api.Selector) ([]api.Object, uint64) {
+	objs, idx := s.List(kind, namespace)
+	var out []api.Object
+	for _, o := range objs {
+		if sel.Matches(o.GetObjectMeta().Labels) {
+			out = append(out, o)
+		}
+	}
+	return out, idx
+}
+
+// SortObjects sorts objects by namespace then name, as Reader returns them.
+func SortObjects(objs []api.Object) {
+	sort.Slice(objs, func(i, j int) bool {
+		a, b := objs[i].GetObjectMeta(), objs[j].GetObjectMeta()
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+}
