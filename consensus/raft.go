@@ -105,7 +105,10 @@ func openStores(c *RaftConfig) (*raftStores, error) {
 	}
 	bolt, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(c.Dir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+		// The freelist is not written with every commit (bbolt rebuilds
+		// it when it opens the file): with it, each log append rewrote the
+		// freelist's pages, a fifth of a node's CPU under write load.
+		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consensus: open %s: %w (is another agent using this --data-dir?)", filepath.Join(c.Dir, "raft.db"), err)

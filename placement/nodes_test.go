@@ -12,8 +12,8 @@ import (
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/clock"
 	"github.com/shoal-dev/shoal/placement"
-	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/placement/placementtest"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // fakeState is a placement.Reader over a map; it serves the unit tests only.
@@ -41,7 +41,9 @@ func (f fakeState) List(kind, ns string) ([]api.Object, uint64) {
 func (f fakeState) ListOwnedBy(kind, uid string) []api.Object {
 	return state.Scan{Lister: f}.ListOwnedBy(kind, uid)
 }
-func (f fakeState) PodsOnNode(node string) []api.Object { return state.Scan{Lister: f}.PodsOnNode(node) }
+func (f fakeState) PodsOnNode(node string) []api.Object {
+	return state.Scan{Lister: f}.PodsOnNode(node)
+}
 func (f fakeState) ListSelected(kind, ns string, sel api.Selector) ([]api.Object, uint64) {
 	return state.Scan{Lister: f}.ListSelected(kind, ns, sel)
 }
