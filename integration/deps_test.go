@@ -15,15 +15,16 @@ var allowedDeps = map[string][]string{
 	"clock":                   {},
 	"devnet":                  {},
 	"pki":                     {},
-	"placement/placementtest": {"api", "clock", "placement"},
+	"state":                   {"api"},
+	"placement/placementtest": {"api", "clock", "placement", "state"},
 	"runtime/runtimetest":     {"api", "clock", "runtime"},
 	"gossip":                  {"api", "clock"},
-	"consensus":               {"api", "clock"},
-	"placement":               {"api", "clock"},
+	"consensus":               {"api", "clock", "state"},
+	"placement":               {"api", "clock", "state"},
 	"runtime":                 {"api", "clock"},
 	"dns":                     {"api", "clock"},
-	"node":                    {"api", "clock", "pki", "gossip", "consensus", "placement", "runtime", "dns"},
-	"cmd/shoal":               {"api", "clock", "pki", "node", "gossip", "consensus", "placement", "runtime", "dns", "devnet", "integration/testimage"},
+	"node":                    {"api", "clock", "pki", "gossip", "state", "consensus", "placement", "runtime", "dns"},
+	"cmd/shoal":               {"api", "clock", "pki", "node", "gossip", "state", "consensus", "placement", "runtime", "dns", "devnet", "integration/testimage"},
 }
 
 func TestPackageDependencies(t *testing.T) {
