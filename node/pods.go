@@ -21,12 +21,10 @@ var (
 
 // AssignedPods returns the pods in the local replica bound to this node.
 func (a *Agent) AssignedPods() []*api.Pod {
-	objs, _ := a.store.List("Pod", "")
-	var out []*api.Pod
-	for _, o := range objs {
-		if p := o.(*api.Pod); p.Spec.NodeName == a.cfg.Name {
-			out = append(out, p)
-		}
+	objs := a.store.PodsOnNode(a.cfg.Name)
+	out := make([]*api.Pod, len(objs))
+	for i, o := range objs {
+		out[i] = o.(*api.Pod)
 	}
 	return out
 }
