@@ -98,7 +98,21 @@ func newBenchHTTPClient(conns int, tlsConf *tls.Config) *http.Client {
 // postJSON sends body and drains the answer; a status other than want is
 // an error.
 func postJSON(ctx context.Context, hc *http.Client, url string, body []byte, want int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	return sendJSON(ctx, hc, http.MethodPost, url, body, want)
+}
+
+// statusError is an answer with another status than the one wanted.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// sendJSON is postJSON with any method; a status other than want is a
+// *statusError.
+func sendJSON(ctx context.Context, hc *http.Client, method, url string, body []byte, want int) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -110,7 +124,7 @@ func postJSON(ctx context.Context, hc *http.Client, url string, body []byte, wan
 	defer resp.Body.Close()
 	if resp.StatusCode != want {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
+		return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(msg)))}
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	return err

@@ -27,18 +27,15 @@ package integration
 // gives that round's numbers; timings are never asserted.
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -291,35 +288,6 @@ func (u updates) run(b *testing.B, name string, clients int, procs map[string]in
 		},
 	})
 	return r, int(conflicts.Load())
-}
-
-// statusError is an answer with another status than the one wanted.
-type statusError struct {
-	code int
-	msg  string
-}
-
-func (e *statusError) Error() string { return e.msg }
-
-// sendJSON is postJSON with any method; a status other than want is a
-// *statusError.
-func sendJSON(ctx context.Context, hc *http.Client, method, url string, body []byte, want int) error {
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != want {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(msg)))}
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	return err
 }
 
 // summary is one window's numbers for a round's log line.

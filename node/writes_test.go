@@ -90,7 +90,8 @@ func TestStaleVersionConflicts(t *testing.T) {
 		t.Fatalf("update with the stale resourceVersion %s: got %v, want a conflict", stale.ResourceVersion, err)
 	}
 	dir := t.TempDir()
-	manifest := writeManifest(t, dir, "stale.yaml", fmt.Sprintf(`apiVersion: v1
+	manifest := func(file, rv string) string {
+		return writeManifest(t, dir, file, fmt.Sprintf(`apiVersion: v1
 kind: ConfigMap
 metadata:
   name: stale
@@ -98,8 +99,9 @@ metadata:
   resourceVersion: %q
 data:
   v: applied
-`, created.GetObjectMeta().ResourceVersion))
-	_, err = applyFiles(t, c.client("n3"), manifest)
+`, rv))
+	}
+	_, err = applyFiles(t, c.client("n3"), manifest("stale.yaml", created.GetObjectMeta().ResourceVersion))
 	var st *api.Status
 	if !errors.As(err, &st) || st.Code != http.StatusConflict {
 		t.Fatalf("apply of a manifest with the stale resourceVersion: got %v, want 409", err)
@@ -113,16 +115,7 @@ data:
 	}
 	// The manifest with the current version applies.
 	cur := obj.GetObjectMeta().ResourceVersion
-	manifest = writeManifest(t, dir, "fresh.yaml", fmt.Sprintf(`apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: stale
-  namespace: default
-  resourceVersion: %q
-data:
-  v: applied
-`, cur))
-	if _, err := applyFiles(t, c.client("n3"), manifest); err != nil {
+	if _, err := applyFiles(t, c.client("n3"), manifest("fresh.yaml", cur)); err != nil {
 		t.Fatalf("apply with the current resourceVersion %s: %v", cur, err)
 	}
 }
