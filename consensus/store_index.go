@@ -18,7 +18,8 @@ type keySet = map[api.Key]struct{}
 type indexes struct {
 	// owned is owner uid → keys of the objects whose ownerReferences name it.
 	owned map[string]keySet
-	// onNode is node name → keys of the Pods bound to it.
+	// onNode is node name → keys of the Pods bound to it ("" for the
+	// Pods not bound yet).
 	onNode map[string]keySet
 	// labeled is kind → "key=value" → keys of the objects with that label.
 	labeled map[string]map[string]keySet
@@ -46,11 +47,13 @@ func removeFrom(m map[string]keySet, k string, key api.Key) {
 
 func labelTerm(k, v string) string { return k + "=" + v }
 
-func podNode(obj api.Object) string {
+// podNode returns the node a Pod is bound to ("" for none), and false for
+// an object that is not a Pod.
+func podNode(obj api.Object) (string, bool) {
 	if p, ok := obj.(*api.Pod); ok {
-		return p.Spec.NodeName
+		return p.Spec.NodeName, true
 	}
-	return ""
+	return "", false
 }
 
 // add indexes obj under key.
@@ -59,7 +62,7 @@ func (x *indexes) add(key api.Key, obj api.Object) {
 	for _, ref := range m.OwnerReferences {
 		addTo(x.owned, ref.UID, key)
 	}
-	if n := podNode(obj); n != "" {
+	if n, ok := podNode(obj); ok {
 		addTo(x.onNode, n, key)
 	}
 	if len(m.Labels) > 0 {
@@ -80,7 +83,7 @@ func (x *indexes) remove(key api.Key, obj api.Object) {
 	for _, ref := range m.OwnerReferences {
 		removeFrom(x.owned, ref.UID, key)
 	}
-	if n := podNode(obj); n != "" {
+	if n, ok := podNode(obj); ok {
 		removeFrom(x.onNode, n, key)
 	}
 	if byTerm := x.labeled[key.Kind]; byTerm != nil {
@@ -117,7 +120,8 @@ func (s *Store) ListOwnedBy(kind, ownerUID string) []api.Object {
 	return s.objectsLocked(s.idx.owned[ownerUID], kind, "")
 }
 
-// PodsOnNode returns the Pods bound to node, from the node index.
+// PodsOnNode returns the Pods bound to node ("" for those not bound yet),
+// from the node index.
 func (s *Store) PodsOnNode(node string) []api.Object {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -104,7 +104,7 @@ func checkIndexes(t *testing.T, s *Store, owners, nodes []string) {
 			}
 		}
 	}
-	for _, n := range nodes[1:] {
+	for _, n := range nodes {
 		same("pods on "+n, s.PodsOnNode(n), scan.PodsOnNode(n))
 	}
 }

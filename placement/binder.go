@@ -270,22 +270,26 @@ func withScheduled(pod *api.Pod, node string, status api.ConditionStatus, reason
 	return &out
 }
 
-// snapshot reads nodes, bound pods and the pods waiting for a node.
+// snapshot reads the pods waiting for a node (from the node index) and,
+// when there are any, the nodes and the bound pods.
 func (b *Binder) snapshot() (Snapshot, []*api.Pod) {
 	var snap Snapshot
+	var pending []*api.Pod
+	for _, o := range b.State.PodsOnNode("") {
+		if p := o.(*api.Pod); podActive(p) {
+			pending = append(pending, p)
+		}
+	}
+	if len(pending) == 0 {
+		return snap, nil
+	}
 	nodes, _ := b.State.List("Node", "")
 	for _, n := range nodes {
 		snap.Nodes = append(snap.Nodes, n.(*api.Node))
 	}
-	var pending []*api.Pod
 	pods, _ := b.State.List("Pod", "")
 	for _, o := range pods {
-		p := o.(*api.Pod)
-		switch {
-		case p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed || p.DeletionTimestamp != nil:
-		case p.Spec.NodeName == "":
-			pending = append(pending, p)
-		default:
+		if p := o.(*api.Pod); p.Spec.NodeName != "" && podActive(p) {
 			snap.Pods = append(snap.Pods, p)
 		}
 	}

@@ -120,6 +120,9 @@ func newDaemonWorld(state Reader) *daemonWorld {
 	for _, o := range objs {
 		w.daemonSets = append(w.daemonSets, o.(*api.DaemonSet))
 	}
+	if len(w.daemonSets) == 0 {
+		return w // nothing to plan: no need to read every pod
+	}
 	sort.Slice(w.daemonSets, func(i, j int) bool {
 		a, b := w.daemonSets[i], w.daemonSets[j]
 		if ta, tb := objectCreated(a), objectCreated(b); ta != tb {

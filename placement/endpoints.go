@@ -68,12 +68,6 @@ const LabelHeadless = "service.kubernetes.io/headless"
 // Service is gone or has lost its selector are deleted. PlanEndpoints only
 // reads state.
 func PlanEndpoints(state Reader) []Change {
-	podsByNS := map[string][]*api.Pod{}
-	pods, _ := state.List("Pod", "")
-	for _, o := range pods {
-		p := o.(*api.Pod)
-		podsByNS[p.Namespace] = append(podsByNS[p.Namespace], p)
-	}
 	svcs, _ := state.List("Service", "")
 	sort.Slice(svcs, func(i, j int) bool { return api.KeyOf(svcs[i]).String() < api.KeyOf(svcs[j]).String() })
 	var changes []Change
@@ -82,7 +76,7 @@ func PlanEndpoints(state Reader) []Change {
 		if !endpointsWanted(svc) {
 			continue
 		}
-		want := desiredEndpoints(svc, podsByNS[svc.Namespace])
+		want := desiredEndpoints(svc, selectedPods(state, svc))
 		key := api.KeyOf(want)
 		cur, _ := state.Get(key)
 		if cur != nil {
@@ -115,6 +109,17 @@ func PlanEndpoints(state Reader) []Change {
 // endpointsWanted: the controller manages the Service's Endpoints.
 func endpointsWanted(svc *api.Service) bool {
 	return len(svc.Spec.Selector) > 0 && svc.Spec.Type != api.ServiceTypeExternalName
+}
+
+// selectedPods returns the pods of svc's namespace that its selector
+// selects, from the state's label index.
+func selectedPods(state Reader, svc *api.Service) []*api.Pod {
+	objs, _ := state.ListSelected("Pod", svc.Namespace, api.SelectorFromSet(svc.Spec.Selector))
+	pods := make([]*api.Pod, len(objs))
+	for i, o := range objs {
+		pods[i] = o.(*api.Pod)
+	}
+	return pods
 }
 
 func desiredEndpoints(svc *api.Service, pods []*api.Pod) *api.Endpoints {

@@ -25,7 +25,7 @@ type Reader interface {
 	// the uid, sorted by namespace then name.
 	ListOwnedBy(kind, ownerUID string) []api.Object
 	// PodsOnNode returns the Pods bound to node (spec.nodeName), sorted by
-	// namespace then name.
+	// namespace then name; node "" gives the Pods not bound yet.
 	PodsOnNode(node string) []api.Object
 	// ListSelected returns the objects of kind in namespace ("" for all)
 	// whose labels match sel, sorted, and the index the list reflects.
