@@ -104,7 +104,7 @@ func openStores(c *RaftConfig) (*raftStores, error) {
 		return nil, fmt.Errorf("consensus: create raft dir: %w", err)
 	}
 	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(c.Dir, "raft.db"),
+		Path: filepath.Join(c.Dir, "raft.db"),
 		// The freelist is not written with every commit (bbolt rebuilds
 		// it when it opens the file): with it, each log append rewrote the
 		// freelist's pages, a fifth of a node's CPU under write load.
