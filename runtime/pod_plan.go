@@ -32,7 +32,10 @@ type podView struct {
 	// containers holds the pod's containers by name, oldest attempt first.
 	containers map[string][]ContainerStatus
 	// probe reports a probe worker's result (see Prober.Result).
-	probe                   func(id string, kind ProbeKind) (ok, known bool)
+	probe func(id string, kind ProbeKind) (ok, known bool)
+	// probed reports whether a probe worker has run (see Prober.Probed);
+	// nil counts as yes.
+	probed                  func(id string, kind ProbeKind) bool
 	backoffBase, backoffMax time.Duration
 	// waiting, when set, is why containers not yet created cannot be
 	// (a missing config map, an image pull failure), by container name;
@@ -96,8 +99,25 @@ func (v *podView) ready(c *api.Container, st *ContainerStatus) bool {
 	if c.ReadinessProbe == nil {
 		return true
 	}
+	if v.probed != nil && !v.probed(st.ID, ProbeReadiness) {
+		// Not probed yet: after an agent restart the container it adopted
+		// stays as Ready as the replica says it was, until its probe runs,
+		// so that a restart does not take it out of its Services.
+		return v.wasReady(c.Name, st.ID)
+	}
 	ok, known := v.probe(st.ID, ProbeReadiness)
 	return known && ok
+}
+
+// wasReady reports whether the pod's stored status has container name,
+// with the runtime ID id, Ready.
+func (v *podView) wasReady(name, id string) bool {
+	for _, cs := range v.pod.Status.ContainerStatuses {
+		if cs.Name == name {
+			return cs.Ready && cs.ContainerID == containerIDPrefix+id
+		}
+	}
+	return false
 }
 
 // restartDelay is how long after st exited its next attempt may start:

@@ -128,7 +128,7 @@ func (w *podWorker) sync(ctx context.Context, pod *api.Pod) time.Duration {
 		}
 		return 2 * time.Second
 	}
-	v := &podView{pod: pod, now: r.Clock.Now(), containers: containers, probe: r.prober.Result,
+	v := &podView{pod: pod, now: r.Clock.Now(), containers: containers, probe: r.prober.Result, probed: r.prober.Probed,
 		backoffBase: r.BackoffBase, backoffMax: r.BackoffMax, waiting: map[string]*api.ContainerStateWaiting{}}
 	retry := time.Duration(0)
 	soon := func(d time.Duration) {

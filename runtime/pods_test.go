@@ -417,3 +417,46 @@ func TestReconcilerLivenessAndReadiness(t *testing.T) {
 	mu.Unlock()
 	h.until("the container is restarted", func() bool { c := h.container("u4", "app"); return c.Attempt == 1 })
 }
+
+// An agent restart does not take an adopted container out of its
+// Services: until its readiness probe has run again, it stays as Ready as
+// the replica says; from the first run on, the probe decides.
+func TestReconcilerKeepsReadinessAcrossRestart(t *testing.T) {
+	h := newPodHarness(t)
+	var mu sync.Mutex
+	ready := true
+	h.rt.SetExec(func(spec ContainerSpec, opts ExecOptions) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if ready {
+			return 0
+		}
+		return 1
+	})
+	probe := &api.Probe{ProbeHandler: api.ProbeHandler{Exec: &api.ExecAction{Command: []string{"ready"}}}, InitialDelaySeconds: 30, PeriodSeconds: 30, FailureThreshold: 1}
+	h.state.add(testPod("u5", api.Container{Name: "app", Image: "img:1", ReadinessProbe: probe}))
+	isReady := func() bool {
+		for _, c := range h.state.pod("u5").Status.Conditions {
+			if c.Type == api.PodReady {
+				return c.Status == api.ConditionTrue
+			}
+		}
+		return false
+	}
+	h.until("the pod is Ready", isReady)
+	h.stop()
+	h.rt = h.rt.Reopen()
+	h.net = h.net.Reopen()
+	mu.Lock()
+	ready = false
+	mu.Unlock()
+	h.start()
+	for range 40 { // 2 s of passes and status batches, well before the probe's first run
+		h.clk.Advance(50 * time.Millisecond)
+		time.Sleep(time.Millisecond)
+	}
+	if !isReady() {
+		t.Fatal("the restarted agent reported its adopted container not Ready before probing it")
+	}
+	h.until("the probe's first run makes it not Ready", func() bool { return !isReady() })
+}

@@ -419,13 +419,16 @@ func TestProberReadinessSuccessThreshold(t *testing.T) {
 	p.SuccessThreshold = 2
 	h.p.Sync([]ProbeSpec{execSpec("c1", ProbeReadiness, p, s)})
 	h.armed(1)
-	h.want("c1", ProbeReadiness, false, true, 0) // one success of two
+	h.want("c1", ProbeReadiness, false, true, 1) // one success of two; the first run tells Probed
+	if !h.p.Probed("c1", ProbeReadiness) {
+		t.Fatal("Probed is false after a run")
+	}
 	h.step(time.Second, 1)
-	h.want("c1", ProbeReadiness, false, true, 0) // a failure resets the run
+	h.want("c1", ProbeReadiness, false, true, 1) // a failure resets the run
 	h.step(time.Second, 1)
-	h.want("c1", ProbeReadiness, false, true, 0)
+	h.want("c1", ProbeReadiness, false, true, 1)
 	h.step(time.Second, 1)
-	h.want("c1", ProbeReadiness, true, true, 1)
+	h.want("c1", ProbeReadiness, true, true, 2)
 }
 
 func TestProberLiveness(t *testing.T) {

@@ -182,6 +182,16 @@ func (p *Prober) Result(containerID string, kind ProbeKind) (ok, known bool) {
 	return w.ok, w.known
 }
 
+// Probed reports whether the worker for (containerID, kind) has finished a
+// run. Until then a readiness result is only the initial one, which says
+// nothing about a container that was running before this Prober.
+func (p *Prober) Probed(containerID string, kind ProbeKind) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.workers[probeKey{containerID, kind}]
+	return w != nil && w.last != 0
+}
+
 // Failed reports whether the liveness or startup worker for (containerID,
 // kind) has reached failureThreshold, in which case the container must be
 // killed and restarted. message is what the last run said, such as
@@ -259,8 +269,11 @@ func (p *Prober) probeOnce(w *probeWorker) (again bool) {
 	}
 
 	p.mu.Lock()
+	first := w.last == 0
 	changed, again := w.record(pass, msg)
 	p.mu.Unlock()
+	// The first run also changes what Probed says.
+	changed = changed || first && w.key.kind == ProbeReadiness
 	if changed && p.onChange != nil {
 		p.onChange()
 	}
