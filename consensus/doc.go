@@ -17,7 +17,10 @@
 // # The store
 //
 // Store keeps every object in memory, keyed by api.Key, with an index by kind
-// and namespace. Store.Apply applies a WriteCommand at a Raft index, all or
+// and namespace and secondary indexes by owner uid, by the node a Pod is
+// bound to, and by label (store_index.go), through which it implements
+// state.Reader. An update or put with KeepStatus keeps the stored status
+// and system annotations. Store.Apply applies a WriteCommand at a Raft index, all or
 // nothing: every op is checked against the current state (and the ops before
 // it in the same command) first, and if any op fails nothing changes and
 // WriteResult.Err says why, as an *api.Status. The store index still advances
