@@ -2,11 +2,11 @@ package consensus
 
 import (
 	"context"
-	"sort"
 	"strings"
 	"sync"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // DefaultEventRetention is how many events a store keeps for watches to
@@ -94,13 +94,7 @@ func (s *Store) List(kind, namespace string) (objs []api.Object, index uint64) {
 			}
 		}
 	}
-	sort.Slice(objs, func(i, j int) bool {
-		a, b := objs[i].GetObjectMeta(), objs[j].GetObjectMeta()
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
+	state.SortObjects(objs)
 	return objs, s.index
 }
 

@@ -2,7 +2,8 @@ package state
 
 import (
 	"context"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/shoal-dev/shoal/api"
 )
@@ -91,11 +92,11 @@ func (s Scan) ListSelected(kind, namespace string, sel api.Selector) ([]api.Obje
 
 // SortObjects sorts objects by namespace then name, as Reader returns them.
 func SortObjects(objs []api.Object) {
-	sort.Slice(objs, func(i, j int) bool {
-		a, b := objs[i].GetObjectMeta(), objs[j].GetObjectMeta()
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
+	slices.SortFunc(objs, func(x, y api.Object) int {
+		a, b := x.GetObjectMeta(), y.GetObjectMeta()
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		return a.Name < b.Name
+		return strings.Compare(a.Name, b.Name)
 	})
 }
