@@ -13,17 +13,21 @@ import (
 	"time"
 )
 
-// TestDNSPerf serves benchIndex on loopback and runs dnsperf against it
-// with the arguments in SHOAL_DNSPERF (such as "-l 10 -q 200"). It runs
-// only when that variable is set; BENCHMARKS.md has the numbers.
+// BenchmarkDNSPerf serves benchIndex on loopback and runs dnsperf against
+// it once, with the arguments in SHOAL_DNSPERF (such as "-l 10 -q 200";
+// "-l 10" when unset). Run it with -benchtime=1x; it needs Debian's
+// dnsperf. BENCHMARKS.md has the numbers.
 // SHOAL_DNSPERF_BALLAST_MB keeps that much pointer-rich heap alive, as an
 // agent's replica does, so garbage collection costs what it costs there;
 // SHOAL_DNSPERF_HOG=1 keeps both Ps busy for 300 ms every 2 s, as a
 // leader's controllers do, to show what that does to the tail.
-func TestDNSPerf(t *testing.T) {
+func BenchmarkDNSPerf(b *testing.B) {
+	if _, err := exec.LookPath("dnsperf"); err != nil {
+		b.Skip("dnsperf not found: install it with `apt-get install -y dnsperf` to run this benchmark")
+	}
 	args := os.Getenv("SHOAL_DNSPERF")
 	if args == "" {
-		t.Skip("set SHOAL_DNSPERF to dnsperf's arguments to run it")
+		args = "-l 10"
 	}
 	var ballast [][]*[64]byte
 	if mb := os.Getenv("SHOAL_DNSPERF_BALLAST_MB"); mb != "" {
@@ -61,14 +65,14 @@ func TestDNSPerf(t *testing.T) {
 	ip := fmt.Sprintf("127.0.%d.%d", rand.IntN(250), 1+rand.IntN(250))
 	addr, err := srv.Listen(ip + ":5300")
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
 	var q strings.Builder
 	for i := range 1000 {
 		fmt.Fprintf(&q, "svc-%d.ns-%d.svc.cluster.local A\n", i, i/10)
 	}
-	file := filepath.Join(t.TempDir(), "queries")
+	file := filepath.Join(b.TempDir(), "queries")
 	os.WriteFile(file, []byte(q.String()), 0o644)
 	cmd := exec.Command("dnsperf", append([]string{"-s", ip, "-p", "5300", "-d", file}, strings.Fields(args)...)...)
 	out, err := cmd.CombinedOutput()
@@ -88,9 +92,9 @@ func TestDNSPerf(t *testing.T) {
 		sort.Float64s(lat)
 		fmt.Fprintf(&summary, "p50 %.3f ms p99 %.3f ms p99.9 %.3f ms of %d\n", lat[len(lat)/2]*1000, lat[len(lat)*99/100]*1000, lat[len(lat)*999/1000]*1000, len(lat))
 	}
-	t.Logf("%s\n%s", addr, summary.String())
+	b.Logf("%s\n%s", addr, summary.String())
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	_ = ballast
 }
