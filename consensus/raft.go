@@ -212,28 +212,15 @@ func (n *Raft) Leader() (addr, id string) {
 // Apply commits cmd through Raft. Only the leader may call it; others get
 // ErrNotLeader. The returned value is what the FSM returned.
 func (n *Raft) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
-	if !n.IsLeader() {
-		return nil, 0, ErrNotLeader
-	}
-	timeout := 10 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	f := n.r.Apply(cmd, timeout)
-	// hashicorp/raft never answers a future still queued when it shuts
-	// down, so the wait ends with ctx too (agent shutdown cancels it).
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return nil, 0, applyError(err)
-		}
-		return f.Response(), f.Index(), nil
-	case <-ctx.Done():
-		return nil, 0, api.NewError(api.ReasonServiceUnavailable,
-			"the write was not confirmed before the request ended (%v); it may or may not have been applied: read the object and retry if needed", ctx.Err())
-	}
+	o := n.ApplyAll(ctx, [][]byte{cmd})[0]
+	return o.Response, o.Index, o.Err
+}
+
+// Unconfirmed is the error of a write whose request ended (cause) before
+// its commit was confirmed.
+func Unconfirmed(cause error) error {
+	return api.NewError(api.ReasonServiceUnavailable,
+		"the write was not confirmed before the request ended (%v); it may or may not have been applied: read the object and retry if needed", cause)
 }
 
 // ApplyOutcome is what ApplyAll gives for one command.
@@ -262,6 +249,8 @@ func (n *Raft) ApplyAll(ctx context.Context, cmds [][]byte) []ApplyOutcome {
 	for i, cmd := range cmds {
 		futures[i] = n.r.Apply(cmd, timeout)
 	}
+	// hashicorp/raft never answers a future still queued when it shuts
+	// down, so the wait ends with ctx too (agent shutdown cancels it).
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -279,8 +268,7 @@ func (n *Raft) ApplyAll(ctx context.Context, cmds [][]byte) []ApplyOutcome {
 	case <-ctx.Done():
 		unconfirmed := make([]ApplyOutcome, len(cmds))
 		for i := range unconfirmed {
-			unconfirmed[i].Err = api.NewError(api.ReasonServiceUnavailable,
-				"the write was not confirmed before the request ended (%v); it may or may not have been applied: read the object and retry if needed", ctx.Err())
+			unconfirmed[i].Err = Unconfirmed(ctx.Err())
 		}
 		return unconfirmed
 	}

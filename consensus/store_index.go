@@ -21,12 +21,13 @@ type indexes struct {
 	// onNode is node name → keys of the Pods bound to it ("" for the
 	// Pods not bound yet).
 	onNode map[string]keySet
-	// labeled is kind → "key=value" → keys of the objects with that label.
-	labeled map[string]map[string]keySet
+	// labeled is "kind key=value" → keys of the objects of that kind with
+	// that label.
+	labeled map[string]keySet
 }
 
 func newIndexes() indexes {
-	return indexes{owned: map[string]keySet{}, onNode: map[string]keySet{}, labeled: map[string]map[string]keySet{}}
+	return indexes{owned: map[string]keySet{}, onNode: map[string]keySet{}, labeled: map[string]keySet{}}
 }
 
 func addTo(m map[string]keySet, k string, key api.Key) {
@@ -45,7 +46,7 @@ func removeFrom(m map[string]keySet, k string, key api.Key) {
 	}
 }
 
-func labelTerm(k, v string) string { return k + "=" + v }
+func labelTerm(kind, k, v string) string { return kind + " " + k + "=" + v }
 
 // podNode returns the node a Pod is bound to ("" for none), and false for
 // an object that is not a Pod.
@@ -56,44 +57,29 @@ func podNode(obj api.Object) (string, bool) {
 	return "", false
 }
 
-// add indexes obj under key.
-func (x *indexes) add(key api.Key, obj api.Object) {
+// each calls f with every index entry obj, stored under key, has: the
+// index map and the entry's name in it.
+func (x *indexes) each(key api.Key, obj api.Object, f func(m map[string]keySet, k string)) {
 	m := obj.GetObjectMeta()
 	for _, ref := range m.OwnerReferences {
-		addTo(x.owned, ref.UID, key)
+		f(x.owned, ref.UID)
 	}
 	if n, ok := podNode(obj); ok {
-		addTo(x.onNode, n, key)
+		f(x.onNode, n)
 	}
-	if len(m.Labels) > 0 {
-		byTerm := x.labeled[key.Kind]
-		if byTerm == nil {
-			byTerm = map[string]keySet{}
-			x.labeled[key.Kind] = byTerm
-		}
-		for k, v := range m.Labels {
-			addTo(byTerm, labelTerm(k, v), key)
-		}
+	for k, v := range m.Labels {
+		f(x.labeled, labelTerm(key.Kind, k, v))
 	}
+}
+
+// add indexes obj under key.
+func (x *indexes) add(key api.Key, obj api.Object) {
+	x.each(key, obj, func(m map[string]keySet, k string) { addTo(m, k, key) })
 }
 
 // remove drops obj, stored under key, from the indexes.
 func (x *indexes) remove(key api.Key, obj api.Object) {
-	m := obj.GetObjectMeta()
-	for _, ref := range m.OwnerReferences {
-		removeFrom(x.owned, ref.UID, key)
-	}
-	if n, ok := podNode(obj); ok {
-		removeFrom(x.onNode, n, key)
-	}
-	if byTerm := x.labeled[key.Kind]; byTerm != nil {
-		for k, v := range m.Labels {
-			removeFrom(byTerm, labelTerm(k, v), key)
-		}
-		if len(byTerm) == 0 {
-			delete(x.labeled, key.Kind)
-		}
-	}
+	x.each(key, obj, func(m map[string]keySet, k string) { removeFrom(m, k, key) })
 }
 
 // objectsLocked returns the stored objects of keys, of kind if kind is set
@@ -153,22 +139,21 @@ func (s *Store) ListSelected(kind, namespace string, sel api.Selector) ([]api.Ob
 // for one of sel's requirements that a match must meet (key=value, or key
 // in (values)), and false when sel has none.
 func (s *Store) candidatesLocked(kind string, sel api.Selector) (keySet, bool) {
-	byTerm := s.idx.labeled[kind]
 	var best keySet
 	found := false
 	for _, r := range sel.Requirements() {
 		var set keySet
 		switch r.Operator {
 		case api.OpEquals, api.OpDoubleEquals:
-			set = byTerm[labelTerm(r.Key, r.Values[0])]
+			set = s.idx.labeled[labelTerm(kind, r.Key, r.Values[0])]
 		case api.OpIn:
 			if len(r.Values) == 1 {
-				set = byTerm[labelTerm(r.Key, r.Values[0])]
+				set = s.idx.labeled[labelTerm(kind, r.Key, r.Values[0])]
 				break
 			}
 			set = keySet{}
 			for _, v := range r.Values {
-				for k := range byTerm[labelTerm(r.Key, v)] {
+				for k := range s.idx.labeled[labelTerm(kind, r.Key, v)] {
 					set[k] = struct{}{}
 				}
 			}

@@ -67,8 +67,7 @@ func (f *forwarder) submit(ctx context.Context, cmd []byte) (*consensus.WriteRes
 	case o := <-w.done:
 		return o.res, o.err
 	case <-ctx.Done():
-		return nil, api.NewError(api.ReasonServiceUnavailable,
-			"the write was not confirmed before the request ended (%v); it may or may not have been applied: read the object and retry if needed", ctx.Err())
+		return nil, consensus.Unconfirmed(ctx.Err())
 	}
 }
 

@@ -26,10 +26,8 @@ var errMisdirected = api.NewError(api.ReasonServiceUnavailable, "node: not leade
 // leader it fails with a retryable ServiceUnavailable error.
 func (a *Agent) Propose(ctx context.Context, cmd []byte) (*consensus.WriteResult, error) {
 	res, err := a.proposeCommitted(ctx, cmd)
-	if err == nil && res.Index > 0 {
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		a.store.WaitForIndex(wctx, res.Index)
-		cancel()
+	if err == nil {
+		a.awaitApplied(ctx, res.Index)
 	}
 	return res, err
 }
@@ -64,12 +62,22 @@ func (a *Agent) proposeCommitted(ctx context.Context, cmd []byte) (*consensus.Wr
 	}
 }
 
-// readFloorWait bounds how long a read waits for the local replica to
-// catch up with a write acknowledged through this node. The leader tells a
-// follower of a commit with its next AppendEntries, tens of milliseconds
-// later at most while it is healthy; past the bound the read is served from
-// what the replica has.
-const readFloorWait = 2 * time.Second
+// appliedWait bounds how long a node waits for its replica to apply a
+// write it knows is committed. The leader tells a follower of a commit with
+// its next AppendEntries, tens of milliseconds later at most while it is
+// healthy; past the bound the reader goes on with what the replica has.
+const appliedWait = 2 * time.Second
+
+// awaitApplied waits, at most appliedWait, until the local replica has
+// applied index.
+func (a *Agent) awaitApplied(ctx context.Context, index uint64) {
+	if index == 0 || a.store.Index() >= index {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, appliedWait)
+	defer cancel()
+	a.store.WaitForIndex(ctx, index)
+}
 
 // raiseReadFloor records that a write at index was acknowledged through
 // this node.
@@ -85,13 +93,7 @@ func (a *Agent) raiseReadFloor(index uint64) {
 // awaitReadFloor waits until the local replica has applied every write
 // acknowledged through this node.
 func (a *Agent) awaitReadFloor(ctx context.Context) {
-	floor := a.readFloor.Load()
-	if floor == 0 || a.store.Index() >= floor {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, readFloorWait)
-	defer cancel()
-	a.store.WaitForIndex(ctx, floor)
+	a.awaitApplied(ctx, a.readFloor.Load())
 }
 
 var errNoLeader = errors.New("node: no leader")
