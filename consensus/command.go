@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // CommandType is the first byte of every command in the Raft log.
@@ -201,4 +202,39 @@ func OpFor(t OpType, obj api.Object) (Op, error) {
 		op.Object = data
 	}
 	return op, nil
+}
+
+// OpOf encodes a change as the op of a command.
+func OpOf(c state.Change) (Op, error) {
+	switch {
+	case c.Delete != nil:
+		return Op{Type: OpDelete, Key: *c.Delete, ExpectVersion: c.ExpectVersion}, nil
+	case c.Check != nil:
+		return Op{Type: OpCheck, Key: *c.Check, ExpectVersion: c.ExpectVersion}, nil
+	case c.Put == nil:
+		return Op{}, api.NewError(api.ReasonInvalid, "consensus: a change must set Put, Delete or Check")
+	}
+	t := map[state.Mode]OpType{state.PutAny: OpPut, state.PutCreate: OpCreate, state.PutUpdate: OpUpdate, state.PutStatus: OpStatus}[c.Mode]
+	if t == "" {
+		return Op{}, api.NewError(api.ReasonInvalid, "consensus: change of %s: unknown mode %d", describe(api.KeyOf(c.Put)), c.Mode)
+	}
+	op, err := OpFor(t, c.Put)
+	if t == OpStatus {
+		op.ExpectVersion = 0 // a status report is guarded by the uid, not the version
+	}
+	op.KeepStatus = c.KeepStatus
+	return op, err
+}
+
+// OpsOf encodes changes as the ops of one command.
+func OpsOf(changes []state.Change) ([]Op, error) {
+	ops := make([]Op, len(changes))
+	for i, c := range changes {
+		op, err := OpOf(c)
+		if err != nil {
+			return nil, err
+		}
+		ops[i] = op
+	}
+	return ops, nil
 }

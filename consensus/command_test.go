@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
 func TestEncodeDecodeCommand(t *testing.T) {
@@ -193,5 +194,40 @@ func TestNewWriteRoundTrip(t *testing.T) {
 		if !got.Time.Equal(now) || !reflect.DeepEqual(got.Ops, ops) {
 			t.Fatalf("%s decodes to\n%+v\nwant\n%+v", name, got, WriteCommand{Time: now, Ops: ops})
 		}
+	}
+}
+
+func TestOpOf(t *testing.T) {
+	cm := &api.ConfigMap{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}}
+	cm.Namespace, cm.Name, cm.ResourceVersion = "default", "c", "7"
+	key := api.KeyOf(cm)
+	for _, tc := range []struct {
+		change  state.Change
+		typ     OpType
+		version uint64
+	}{
+		{state.Change{Put: cm}, OpPut, 7},
+		{state.Change{Put: cm, Mode: state.PutCreate}, OpCreate, 7},
+		{state.Change{Put: cm, Mode: state.PutUpdate, KeepStatus: true}, OpUpdate, 7},
+		{state.Change{Put: cm, Mode: state.PutStatus}, OpStatus, 0}, // guarded by the uid
+		{state.Change{Delete: &key, ExpectVersion: 3}, OpDelete, 3},
+		{state.Change{Check: &key}, OpCheck, 0},
+	} {
+		op, err := OpOf(tc.change)
+		if err != nil {
+			t.Fatalf("OpOf(%+v): %v", tc.change, err)
+		}
+		if op.Type != tc.typ || op.Key != key || op.ExpectVersion != tc.version || op.KeepStatus != tc.change.KeepStatus {
+			t.Errorf("OpOf(%+v) = %+v, want a %s of %s at version %d", tc.change, op, tc.typ, key, tc.version)
+		}
+		if (op.Object != nil) != (tc.change.Put != nil) {
+			t.Errorf("OpOf(%+v): object %q", tc.change, op.Object)
+		}
+	}
+	if _, err := OpOf(state.Change{}); api.ReasonOf(err) != api.ReasonInvalid {
+		t.Errorf("OpOf of an empty change: %v, want Invalid", err)
+	}
+	if _, err := OpOf(state.Change{Put: cm, Mode: 99}); api.ReasonOf(err) != api.ReasonInvalid {
+		t.Errorf("OpOf of an unknown mode: %v, want Invalid", err)
 	}
 }

@@ -2,58 +2,40 @@ package consensus
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/shoal-dev/shoal/clock"
 )
 
 // VoterManager keeps the Raft configuration in line with gossip while this
 // node is leader: it adds new members as non-voters, promotes them when they
 // are stable and caught up, replaces voters that stay failed, and spreads
 // voters over zones. It is level-triggered: every pass plans from scratch
-// with PlanVoters, so a pass that fails halfway is simply redone.
+// with PlanVoters, so a pass that fails halfway is simply redone. A
+// leader.Loop runs Pass, and Forget while this node does not lead.
 type VoterManager struct {
 	Raft   *Raft
 	Peers  func(ctx context.Context) []Peer // gossip's view, Applied filled in
-	Clock  clock.Clock
 	Policy VoterPolicy
 	Logger *slog.Logger
-	// Interval between passes; Trigger forces one sooner.
-	Interval time.Duration
-	Trigger  <-chan struct{}
 
 	absent map[string]time.Time // config members gossip does not know, since when
 }
 
-// Run makes passes until ctx is done. Passes only act while this node leads.
-func (v *VoterManager) Run(ctx context.Context) {
-	t := v.Clock.NewTicker(v.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		case <-v.Trigger:
-		}
-		if !v.Raft.IsLeader() {
-			v.absent = nil
-			continue
-		}
-		v.Pass(ctx)
-	}
-}
+// Forget drops what the manager remembers between passes (since when a
+// configured server has been unknown to gossip), for when this node stops
+// leading.
+func (v *VoterManager) Forget() { v.absent = nil }
 
-// Pass plans once and carries out the plan, stopping at the first error.
-func (v *VoterManager) Pass(ctx context.Context) {
+// Pass plans once at time now and carries out the plan, stopping at the
+// first change that fails; the next pass plans again.
+func (v *VoterManager) Pass(ctx context.Context, now time.Time) (time.Duration, error) {
 	servers, err := v.Raft.Servers()
 	if err != nil {
-		v.Logger.Warn("voter manager: read raft configuration", "err", err)
-		return
+		return 0, fmt.Errorf("read the raft configuration: %w", err)
 	}
-	now := v.Clock.Now()
 	peers := v.Peers(ctx)
 	peers = v.withAbsent(now, servers, peers)
 	members := make([]Member, len(servers))
@@ -76,11 +58,11 @@ func (v *VoterManager) Pass(ctx context.Context) {
 			f = r.RemoveServer(id, 0, 10*time.Second)
 		}
 		if err := f.Error(); err != nil {
-			v.Logger.Warn("voter manager: change failed; will retry", "change", c.Kind, "id", c.ID, "err", err)
-			return
+			return 0, fmt.Errorf("%s %s: %w", c.Kind, c.ID, err)
 		}
 		v.Logger.Info("raft membership changed", "change", c.Kind, "id", c.ID, "addr", c.Addr, "reason", c.Reason)
 	}
+	return 0, nil
 }
 
 // withAbsent adds a failed Peer for every configured server that gossip does

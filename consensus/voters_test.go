@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/shoal-dev/shoal/clock"
+	"github.com/shoal-dev/shoal/leader"
 )
 
 // inmemNode is a Raft node on in-memory stores and transport.
@@ -56,12 +57,14 @@ func TestVoterManagerPromotesAfterStabilization(t *testing.T) {
 		}
 		return out
 	}
-	vm := &VoterManager{Raft: a, Peers: peers, Clock: fc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Policy:   VoterPolicy{DeadVoterTimeout: 10 * time.Second, Stabilization: 5 * time.Second, MaxLag: 10},
-		Interval: time.Second}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	vm := &VoterManager{Raft: a, Peers: peers, Logger: logger,
+		Policy: VoterPolicy{DeadVoterTimeout: 10 * time.Second, Stabilization: 5 * time.Second, MaxLag: 10}}
+	loop := &leader.Loop{Name: "voters", Pass: vm.Pass, Follower: vm.Forget, IsLeader: a.IsLeader,
+		Clock: fc, Logger: logger, Interval: time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go vm.Run(ctx)
+	go loop.Run(ctx)
 	count := func() (voters, nonvoters int) {
 		servers, _ := a.Servers()
 		for _, s := range servers {

@@ -5,34 +5,21 @@ import (
 	"sort"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
-// EventType says what happened to an object, with the names Kubernetes
-// watches use.
-type EventType string
+// Event and EventType are the state package's.
+type (
+	Event     = state.Event
+	EventType = state.EventType
+)
 
 const (
-	EventAdded    EventType = "ADDED"
-	EventModified EventType = "MODIFIED"
-	EventDeleted  EventType = "DELETED"
-	// EventError is the last event of a watch that cannot go on; Err says
-	// why. The channel closes after it.
-	EventError EventType = "ERROR"
+	EventAdded    = state.EventAdded
+	EventModified = state.EventModified
+	EventDeleted  = state.EventDeleted
+	EventError    = state.EventError
 )
-
-// Event is one change to one object, or the end of a watch.
-type Event struct {
-	Type EventType
-	// Index is the Raft index of the change. For EventError it is the index
-	// up to which the watcher had received every event.
-	Index uint64
-	// Object is the object as stored by the change; for EventDeleted, the
-	// object as it was, with the delete's resourceVersion. Nil for
-	// EventError. It is shared: do not mutate it.
-	Object api.Object
-	// Err is set on EventError only. It is ErrCompacted.
-	Err error
-}
 
 // ErrCompacted means the history a watch needs is no longer retained.
 // Callers list again and watch from the list's index. It is an *api.Status

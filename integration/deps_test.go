@@ -16,15 +16,16 @@ var allowedDeps = map[string][]string{
 	"devnet":                  {},
 	"pki":                     {},
 	"state":                   {"api"},
+	"leader":                  {"clock"},
 	"placement/placementtest": {"api", "clock", "placement", "state"},
-	"runtime/runtimetest":     {"api", "clock", "runtime"},
+	"runtime/runtimetest":     {"api", "clock", "state", "runtime"},
 	"gossip":                  {"api", "clock"},
-	"consensus":               {"api", "clock", "state"},
+	"consensus":               {"api", "clock", "state", "leader"},
 	"placement":               {"api", "clock", "state"},
-	"runtime":                 {"api", "clock"},
-	"dns":                     {"api", "clock"},
-	"node":                    {"api", "clock", "pki", "gossip", "state", "consensus", "placement", "runtime", "dns"},
-	"cmd/shoal":               {"api", "clock", "pki", "node", "gossip", "state", "consensus", "placement", "runtime", "dns", "devnet", "integration/testimage"},
+	"runtime":                 {"api", "clock", "state"},
+	"dns":                     {"api", "clock", "state"},
+	"node":                    {"api", "clock", "pki", "gossip", "state", "leader", "consensus", "placement", "runtime", "dns"},
+	"cmd/shoal":               {"api", "clock", "pki", "node", "gossip", "state", "leader", "consensus", "placement", "runtime", "dns", "devnet", "integration/testimage"},
 }
 
 func TestPackageDependencies(t *testing.T) {

@@ -325,21 +325,21 @@ func (a *Agent) startLoops() {
 			}
 		})
 	}
-	trigger, cancel := a.gossip.Subscribe()
 	vm := &consensus.VoterManager{
 		Raft:  a.raft,
 		Peers: a.peers,
-		Clock: a.cfg.Clock,
 		Policy: consensus.VoterPolicy{
 			DeadVoterTimeout: a.cfg.DeadVoterTimeout,
 			Stabilization:    a.cfg.Stabilization,
 			MaxLag:           256,
 		},
-		Logger:   a.log,
-		Interval: a.cfg.VoterInterval,
-		Trigger:  trigger,
+		Logger: a.log,
 	}
-	a.goLoop(func(ctx context.Context) { defer cancel(); vm.Run(ctx) })
+	trigger, cancel := a.gossip.Subscribe()
+	a.goLoop(func(ctx context.Context) {
+		defer cancel()
+		a.leaderLoop("voters", vm.Pass, a.cfg.VoterInterval, trigger, vm.Forget).Run(ctx)
+	})
 	a.goLoop(a.persistPeers)
 	a.goLoop(a.commitPending)
 	a.goLoop(a.eventGC)

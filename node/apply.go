@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/shoal-dev/shoal/api"
-	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // ApplyRequest carries the objects of one `shoal apply`.
@@ -56,16 +56,16 @@ func (a *Agent) handleApply(w http.ResponseWriter, r *http.Request) {
 			writeError(w, api.NewError(api.ReasonInvalid, "%s", strings.Join(problems, "\n")))
 			return
 		}
-		ops, results, err := a.planApply(objs)
+		changes, results, err := a.planApply(objs)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		if req.DryRun || len(ops) == 0 {
+		if req.DryRun || len(changes) == 0 {
 			writeJSON(w, http.StatusOK, results)
 			return
 		}
-		res, err := a.commitForClient(r.Context(), ops...)
+		res, err := a.commitForClient(r.Context(), changes...)
 		if api.IsConflict(err) && attempt < 5 {
 			continue
 		}
@@ -153,18 +153,18 @@ func decodeApplyItem(raw json.RawMessage) (api.Object, error) {
 // are created, changed ones replaced (keeping their status, and only if
 // nobody changed them meanwhile), unchanged ones left alone. Namespaces go
 // first so that objects in a namespace created by the same apply find it.
-func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, error) {
+func (a *Agent) planApply(objs []api.Object) ([]state.Change, []ApplyResult, error) {
 	sort.SliceStable(objs, func(i, j int) bool {
 		return objs[i].GetTypeMeta().Kind == "Namespace" && objs[j].GetTypeMeta().Kind != "Namespace"
 	})
-	var ops []consensus.Op
+	var changes []state.Change
 	var results []ApplyResult
 	checked := map[string]bool{}
 	for _, obj := range objs {
 		key := api.KeyOf(obj)
 		res, _ := api.ResourceForKind(key.Kind)
 		result := ApplyResult{Kind: key.Kind, Group: res.Group, Namespace: key.Namespace, Name: key.Name, Action: "created"}
-		op := consensus.OpCreate
+		mode := state.PutCreate
 		cur, err := a.store.Get(key)
 		if err != nil {
 			prepareCreate(obj)
@@ -186,24 +186,20 @@ func (a *Agent) planApply(objs []api.Object) ([]consensus.Op, []ApplyResult, err
 				continue
 			}
 			result.Action = "configured"
-			op = consensus.OpUpdate
+			mode = state.PutUpdate
 			keepSystemFields(cur, obj) // including the version: the update is a compare-and-set
 		}
 		if err := a.sealIn(obj); err != nil {
 			return nil, nil, err
 		}
-		o, err := consensus.OpFor(op, obj)
-		if err != nil {
-			return nil, nil, err
-		}
-		ops = append(ops, o)
+		changes = append(changes, state.Change{Put: obj, Mode: mode})
 		if res.Namespaced && !checked[key.Namespace] {
 			checked[key.Namespace] = true
-			ops = append(ops, namespaceCheck(res, key.Namespace)...)
+			changes = append(changes, namespaceCheck(res, key.Namespace)...)
 		}
 		results = append(results, result)
 	}
-	return ops, results, nil
+	return changes, results, nil
 }
 
 // prepareCreate gives a new object what the server sets on create: a uid

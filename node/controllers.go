@@ -7,27 +7,9 @@ import (
 
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/gossip"
+	"github.com/shoal-dev/shoal/leader"
 	"github.com/shoal-dev/shoal/placement"
 )
-
-// Commit carries out placement's changes as one command. It is the Writer
-// the controllers see.
-func (a *Agent) Commit(ctx context.Context, changes []placement.Change) error {
-	var ops []consensus.Op
-	for _, c := range changes {
-		if c.Delete != nil {
-			ops = append(ops, consensus.Op{Type: consensus.OpDelete, Key: *c.Delete})
-			continue
-		}
-		op, err := consensus.OpFor(consensus.OpPut, c.Put)
-		if err != nil {
-			return err
-		}
-		ops = append(ops, op)
-	}
-	_, err := a.commitOps(ctx, ops...)
-	return err
-}
 
 // placementMembers is gossip's member list as placement sees it.
 func (a *Agent) placementMembers() []placement.Member {
@@ -55,31 +37,31 @@ func (a *Agent) remainingGrace() time.Duration {
 	return max(0, a.cfg.NodeGrace-a.gossip.Detector().FailAfter())
 }
 
+// leaderLoop is the leader.Loop of a leader-only pass on this agent.
+func (a *Agent) leaderLoop(name string, pass leader.Pass, interval time.Duration, trigger <-chan struct{}, follower func()) *leader.Loop {
+	return &leader.Loop{
+		Name: name, Pass: pass, IsLeader: a.raft.IsLeader, Follower: follower,
+		Clock: a.cfg.Clock, Logger: a.log, Interval: interval, Trigger: trigger,
+	}
+}
+
 // startControllers starts the leader-side controllers; each pass does
 // nothing unless this node leads.
 func (a *Agent) startControllers() {
-	trigger, cancel := a.gossip.Subscribe()
 	nc := &placement.NodeController{
-		Members: a.placementMembers, State: a.store, Writer: a, IsLeader: a.raft.IsLeader,
-		Clock: a.cfg.Clock, Logger: a.log, Interval: time.Second, Trigger: trigger,
+		Members: a.placementMembers, State: a.store, Writer: a,
 		ClusterCIDR: a.cfg.ClusterCIDR, Grace: a.remainingGrace(),
 	}
-	a.goLoop(func(ctx context.Context) { defer cancel(); nc.Run(ctx) })
-
-	podsChanged := make(chan struct{}, 1)
+	trigger, cancel := a.gossip.Subscribe()
 	a.goLoop(func(ctx context.Context) {
-		a.follow(ctx, "Pod", func() {
-			select {
-			case podsChanged <- struct{}{}:
-			default:
-			}
-		})
+		defer cancel()
+		a.leaderLoop("node controller", nc.Pass, time.Second, trigger, nil).Run(ctx)
 	})
-	binder := &placement.Binder{
-		State: a.store, Writer: a, Events: a, IsLeader: a.raft.IsLeader,
-		Clock: a.cfg.Clock, Logger: a.log, Interval: time.Second, Trigger: podsChanged,
-	}
-	a.goLoop(binder.Run)
+
+	a.goLoop(func(ctx context.Context) {
+		binder := &placement.Binder{State: a.store, Writer: a, Events: placement.QueueEvents(ctx, a, binderEventWriters, binderEventQueue)}
+		a.leaderLoop("binder", binder.Pass, time.Second, a.watchKinds("Pod"), nil).Run(ctx)
+	})
 	ep := &placement.EndpointsController{State: a.store, Writer: a}
 	a.runLoop("endpoints", ep.Pass, "Service", "Pod")
 	ds := &placement.DaemonSetController{State: a.store, Writer: a}
@@ -90,5 +72,13 @@ func (a *Agent) startControllers() {
 	a.runLoop("cronjobs", cron.Pass, "CronJob", "Job")
 	a.startWorkloadControllers()
 }
+
+// The binder records its Scheduled events in the background, this many at
+// once (Raft commits writes that arrive together in one round), with up to
+// binderEventQueue waiting: a burst of bindings does not wait for them.
+const (
+	binderEventWriters = 8
+	binderEventQueue   = 10000
+)
 
 var _ placement.Reader = (*consensus.Store)(nil)

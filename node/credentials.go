@@ -11,6 +11,7 @@ import (
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/pki"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // CredentialRequest asks for a new API credential.
@@ -39,16 +40,12 @@ func (a *Agent) requireSecure(w http.ResponseWriter) bool {
 }
 
 // commitObjects writes objects as one command and reports the first error.
-func (a *Agent) commitObjects(ctx context.Context, t consensus.OpType, objs ...api.Object) (*consensus.WriteResult, error) {
-	var ops []consensus.Op
-	for _, o := range objs {
-		op, err := consensus.OpFor(t, o)
-		if err != nil {
-			return nil, err
-		}
-		ops = append(ops, op)
+func (a *Agent) commitObjects(ctx context.Context, mode state.Mode, objs ...api.Object) (*consensus.WriteResult, error) {
+	changes := make([]state.Change, len(objs))
+	for i, o := range objs {
+		changes[i] = state.Change{Put: o, Mode: mode}
 	}
-	return a.commitOps(ctx, ops...)
+	return a.commitChanges(ctx, changes...)
 }
 
 func (a *Agent) handleCreateCredential(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +77,7 @@ func (a *Agent) handleCreateCredential(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	res, err := a.commitObjects(r.Context(), consensus.OpCreate, rec)
+	res, err := a.commitObjects(r.Context(), state.PutCreate, rec)
 	if err != nil {
 		if api.IsConflict(err) {
 			err = api.NewError(api.ReasonAlreadyExists, "credential %q already exists; revoke it first or pick another name", req.Name)
@@ -110,7 +107,7 @@ func (a *Agent) handleRevokeCredential(w http.ResponseWriter, r *http.Request) {
 	}
 	cr.Spec.Revoked = true
 	cr.Spec.RevokedAt = api.NewTime(a.cfg.Clock.Now())
-	res, err := a.commitObjects(r.Context(), consensus.OpUpdate, cr)
+	res, err := a.commitObjects(r.Context(), state.PutUpdate, cr)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -177,7 +174,7 @@ func (a *Agent) handleRotateToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	objs = append(objs, joinTokenRecord(a.sec, "cluster", tok, false))
-	if _, err := a.commitObjects(r.Context(), consensus.OpPut, objs...); err != nil {
+	if _, err := a.commitObjects(r.Context(), state.PutAny, objs...); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -203,7 +200,7 @@ func (a *Agent) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	b := make([]byte, 6)
 	rand.Read(b)
 	name := "once-" + hex.EncodeToString(b)
-	if _, err := a.commitObjects(r.Context(), consensus.OpCreate, joinTokenRecord(a.sec, name, tok, true)); err != nil {
+	if _, err := a.commitObjects(r.Context(), state.PutCreate, joinTokenRecord(a.sec, name, tok, true)); err != nil {
 		writeError(w, err)
 		return
 	}

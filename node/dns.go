@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shoal-dev/shoal/clock"
-	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/dns"
 	"github.com/shoal-dev/shoal/runtime"
 )
@@ -126,7 +124,7 @@ func (a *Agent) startDNS() {
 		}
 		loaded := make(chan struct{}, len(dns.Kinds))
 		for _, kind := range dns.Kinds {
-			a.goLoop(func(ctx context.Context) { feedDNS(ctx, a.store, idx, kind, loaded, a.cfg.Clock) })
+			a.goLoop(func(ctx context.Context) { idx.Follow(ctx, a.store, kind, loaded, a.cfg.Clock) })
 		}
 		for range dns.Kinds {
 			select {
@@ -183,58 +181,4 @@ func (a *Agent) syncDNSGateway(ctx context.Context, srv *dns.Server, cur string)
 		a.log.Info("answering DNS for pods", "addr", want)
 	}
 	return want
-}
-
-// feedDNS keeps idx's objects of kind in line with the replica: a list,
-// then every watch event as soon as the replica applies it, batching those
-// already queued; when the watch falls behind the retained history, a
-// fresh list. It sends on loaded after the first list.
-func feedDNS(ctx context.Context, store *consensus.Store, idx *dns.Index, kind string, loaded chan<- struct{}, clk clock.Clock) {
-	first := true
-	for ctx.Err() == nil {
-		objs, at := store.List(kind, "")
-		idx.Reset(kind, objs)
-		if first {
-			loaded <- struct{}{}
-			first = false
-		}
-		ch, err := store.Watch(ctx, kind, at)
-		if err != nil {
-			select {
-			case <-ctx.Done():
-			case <-clk.After(time.Second):
-			}
-			continue
-		}
-		applyWatch(ch, idx)
-	}
-}
-
-// applyWatch applies the events of ch to idx until the watch ends.
-func applyWatch(ch <-chan consensus.Event, idx *dns.Index) {
-	const maxBatch = 512
-	for ev := range ch {
-		if ev.Type == consensus.EventError {
-			return
-		}
-		batch := []dns.Change{dnsChange(ev)}
-	queued:
-		for len(batch) < maxBatch {
-			select {
-			case ev, ok := <-ch:
-				if !ok || ev.Type == consensus.EventError {
-					idx.Apply(batch...)
-					return
-				}
-				batch = append(batch, dnsChange(ev))
-			default:
-				break queued
-			}
-		}
-		idx.Apply(batch...)
-	}
-}
-
-func dnsChange(ev consensus.Event) dns.Change {
-	return dns.Change{Object: ev.Object, Deleted: ev.Type == consensus.EventDeleted}
 }

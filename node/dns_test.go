@@ -86,7 +86,7 @@ func TestDNSFollowsTheReplica(t *testing.T) {
 
 	loaded := make(chan struct{}, len(dns.Kinds))
 	for _, kind := range dns.Kinds {
-		go feedDNS(ctx, store, idx, kind, loaded, clock.Real{})
+		go idx.Follow(ctx, store, kind, loaded, clock.Real{})
 	}
 	for range dns.Kinds {
 		<-loaded

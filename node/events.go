@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
-	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // EventTTL is how long events are kept after they last happened.
@@ -37,18 +37,14 @@ func (a *Agent) RecordEvent(ctx context.Context, obj api.Object, typ, reason, me
 		Source:         api.EventSource{Component: component, Host: a.cfg.Name},
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 	}
-	op := consensus.OpCreate
+	mode := state.PutCreate
 	if cur, err := a.store.Get(api.KeyOf(ev)); err == nil {
 		old := cur.(*api.Event)
 		ev.FirstTimestamp, ev.Count = old.FirstTimestamp, old.Count+1
 		ev.ResourceVersion = old.ResourceVersion // compare-and-set
-		op = consensus.OpUpdate
+		mode = state.PutUpdate
 	}
-	o, err := consensus.OpFor(op, ev)
-	if err != nil {
-		return err
-	}
-	_, err = a.commitOps(ctx, o)
+	_, err := a.commitChanges(ctx, state.Change{Put: ev, Mode: mode})
 	return err
 }
 
@@ -56,13 +52,13 @@ func (a *Agent) RecordEvent(ctx context.Context, obj api.Object, typ, reason, me
 // leader runs it; deletes go in batches so one command stays small.
 func (a *Agent) expireEvents(ctx context.Context, now time.Time) error {
 	objs, _ := a.store.List("Event", "")
-	var ops []consensus.Op
+	var changes []state.Change
 	flush := func() error {
-		if len(ops) == 0 {
+		if len(changes) == 0 {
 			return nil
 		}
-		_, err := a.commitOps(ctx, ops...)
-		ops = ops[:0]
+		_, err := a.commitChanges(ctx, changes...)
+		changes = changes[:0]
 		return err
 	}
 	for _, o := range objs {
@@ -74,12 +70,8 @@ func (a *Agent) expireEvents(ctx context.Context, now time.Time) error {
 		if last != nil && now.Sub(last.Time) < EventTTL {
 			continue
 		}
-		op, err := consensus.OpFor(consensus.OpDelete, ev) // compare-and-set on its version
-		if err != nil {
-			return err
-		}
-		ops = append(ops, op)
-		if len(ops) == 500 {
+		changes = append(changes, state.DeleteOf(ev)) // compare-and-set on its version
+		if len(changes) == 500 {
 			if err := flush(); err != nil {
 				return err
 			}

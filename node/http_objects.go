@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // objectRef is what a resource path names.
@@ -79,9 +80,9 @@ func (a *Agent) handleObjects(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet:
 		a.readObjects(w, r, ref)
 	case r.Method == http.MethodPost && ref.name == "":
-		a.writeObject(w, r, ref, consensus.OpCreate)
+		a.writeObject(w, r, ref, state.PutCreate)
 	case r.Method == http.MethodPut && ref.name != "":
-		a.writeObject(w, r, ref, consensus.OpUpdate)
+		a.writeObject(w, r, ref, state.PutUpdate)
 	case r.Method == http.MethodDelete && ref.name != "":
 		a.deleteObject(w, r, ref)
 	default:
@@ -211,7 +212,7 @@ func decodeObject(r *http.Request, ref objectRef) (api.Object, error) {
 	return obj, nil
 }
 
-func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRef, op consensus.OpType) {
+func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRef, mode state.Mode) {
 	if ref.res.System {
 		writeError(w, api.NewError(api.ReasonMethodNotAllowed, "%s objects are managed by the cluster: use `shoal credentials` or `shoal token`", ref.res.Kind))
 		return
@@ -229,12 +230,12 @@ func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRe
 		a.writeStatus(w, r, ref, obj)
 		return
 	}
-	if op == consensus.OpUpdate {
+	if mode == state.PutUpdate {
 		// Status belongs to the system: an update keeps the status stored
 		// when it commits. Without a resourceVersion it is unconditional.
 		api.CopyStatus(ref.res.New(), obj)
 	}
-	if op == consensus.OpCreate {
+	if mode == state.PutCreate {
 		api.CopyStatus(ref.res.New(), obj) // status is the system's to write
 		if meta.ResourceVersion != "" {
 			writeError(w, api.NewError(api.ReasonBadRequest, "%s %q: metadata.resourceVersion must not be set on create; remove it", ref.res.Kind, meta.Name))
@@ -242,17 +243,12 @@ func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRe
 		}
 		prepareCreate(obj)
 	}
-	o, err := consensus.OpFor(op, obj)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	o.KeepStatus = op == consensus.OpUpdate
 	code := http.StatusOK
-	if op == consensus.OpCreate {
+	if mode == state.PutCreate {
 		code = http.StatusCreated
 	}
-	a.commit(w, r.Context(), code, append([]consensus.Op{o}, namespaceCheck(ref.res, meta.Namespace)...)...)
+	put := state.Change{Put: obj, Mode: mode, KeepStatus: mode == state.PutUpdate}
+	a.commit(w, r.Context(), code, append([]state.Change{put}, namespaceCheck(ref.res, meta.Namespace)...)...)
 }
 
 // writeStatus replaces the status of the object at ref with obj's and
@@ -264,15 +260,16 @@ func (a *Agent) writeStatus(w http.ResponseWriter, r *http.Request, ref objectRe
 		writeError(w, err)
 		return
 	}
-	check, err := consensus.OpFor(consensus.OpCheck, obj)
-	if err != nil {
-		writeError(w, err)
-		return
+	key := ref.key()
+	check := state.Change{Check: &key}
+	if rv := obj.GetObjectMeta().ResourceVersion; rv != "" {
+		if check.ExpectVersion, err = strconv.ParseUint(rv, 10, 64); err != nil {
+			writeError(w, api.NewError(api.ReasonInvalid, "%s: metadata.resourceVersion: %q is not a resourceVersion (the decimal index of the write that stored the object, such as \"42\"; leave it empty for an unconditional write)", describeKey(key), rv))
+			return
+		}
 	}
-	check.Object = nil
 	obj.GetObjectMeta().UID = cur.GetObjectMeta().UID
-	status := consensus.Op{Type: consensus.OpStatus, Key: check.Key, Object: mustJSON(obj)}
-	res, err := a.commitForClient(r.Context(), check, status)
+	res, err := a.commitForClient(r.Context(), check, state.Change{Put: obj, Mode: state.PutStatus})
 	if res != nil {
 		setIndex(w, res.Index)
 	}
@@ -288,11 +285,11 @@ func (a *Agent) writeStatus(w http.ResponseWriter, r *http.Request, ref objectRe
 
 // namespaceCheck makes a write of a namespaced object fail unless its
 // namespace exists when the write commits.
-func namespaceCheck(res api.Resource, ns string) []consensus.Op {
+func namespaceCheck(res api.Resource, ns string) []state.Change {
 	if !res.Namespaced {
 		return nil
 	}
-	return []consensus.Op{{Type: consensus.OpCheck, Key: api.Key{Kind: "Namespace", Name: ns}}}
+	return []state.Change{{Check: &api.Key{Kind: "Namespace", Name: ns}}}
 }
 
 func (a *Agent) deleteObject(w http.ResponseWriter, r *http.Request, ref objectRef) {
@@ -304,21 +301,23 @@ func (a *Agent) deleteObject(w http.ResponseWriter, r *http.Request, ref objectR
 		writeError(w, api.NewError(api.ReasonMethodNotAllowed, "%s objects are managed by the cluster: use `shoal credentials` or `shoal token`", ref.res.Kind))
 		return
 	}
-	op := consensus.Op{Type: consensus.OpDelete, Key: ref.key()}
+	key := ref.key()
+	del := state.Change{Delete: &key}
 	if rv := r.URL.Query().Get("resourceVersion"); rv != "" {
 		v, err := strconv.ParseUint(rv, 10, 64)
 		if err != nil {
 			writeError(w, api.NewError(api.ReasonBadRequest, "resourceVersion %q is not a number", rv))
 			return
 		}
-		op.ExpectVersion = v
+		del.ExpectVersion = v
 	}
-	a.commit(w, r.Context(), http.StatusOK, op)
+	a.commit(w, r.Context(), http.StatusOK, del)
 }
 
-// commit proposes ops as one command and writes the first object of the result.
-func (a *Agent) commit(w http.ResponseWriter, ctx context.Context, code int, ops ...consensus.Op) {
-	res, err := a.commitForClient(ctx, ops...)
+// commit proposes changes as one command and writes the first object of
+// the result.
+func (a *Agent) commit(w http.ResponseWriter, ctx context.Context, code int, changes ...state.Change) {
+	res, err := a.commitForClient(ctx, changes...)
 	if res != nil {
 		setIndex(w, res.Index)
 	}

@@ -9,9 +9,8 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/clock"
-	"github.com/shoal-dev/shoal/consensus"
-	"github.com/shoal-dev/shoal/placement"
 	"github.com/shoal-dev/shoal/runtime"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // UsageInterval is how often a node that runs pods samples its containers'
@@ -44,9 +43,9 @@ const annotationMetricsNode = "shoal.dev/metrics-node"
 type usageSampler struct {
 	node     string
 	runtime  runtime.Runtime
-	state    placement.Reader
+	state    state.Reader
+	writer   state.Writer
 	pods     func() []*api.Pod // the pods bound to this node
-	commit   func(ctx context.Context, ops ...consensus.Op) error
 	clock    clock.Clock
 	interval time.Duration
 	log      *slog.Logger
@@ -62,11 +61,8 @@ func (a *Agent) sampleUsage(ctx context.Context, rt runtime.Runtime) {
 	}
 	s := &usageSampler{
 		node: a.cfg.Name, runtime: rt, state: a.store, pods: a.AssignedPods,
-		commit: func(ctx context.Context, ops ...consensus.Op) error {
-			_, err := a.commitOps(ctx, ops...)
-			return err
-		},
-		clock: a.cfg.Clock, interval: UsageInterval, log: a.log.With("component", "usage"),
+		writer: a,
+		clock:  a.cfg.Clock, interval: UsageInterval, log: a.log.With("component", "usage"),
 	}
 	s.run(ctx)
 }
@@ -152,7 +148,7 @@ func (s *usageSampler) pass(ctx context.Context) error {
 	}
 	s.prev = next
 
-	var ops []consensus.Op
+	var changes []state.Change
 	var nodeCPU, nodeMem int64
 	var nodeWindow time.Duration
 	written := map[api.Key]bool{}
@@ -199,11 +195,7 @@ func (s *usageSampler) pass(ctx context.Context) error {
 		if s.unchangedPod(pm) {
 			continue
 		}
-		op, err := consensus.OpFor(consensus.OpPut, pm)
-		if err != nil {
-			return err
-		}
-		ops = append(ops, op)
+		changes = append(changes, state.Change{Put: pm})
 	}
 
 	// PodMetrics this node wrote for pods it no longer runs (gone,
@@ -217,24 +209,16 @@ func (s *usageSampler) pass(ctx context.Context) error {
 		if p := active[ownerUID(pm)]; p != nil && p.Name == pm.Name && p.Namespace == pm.Namespace {
 			continue
 		}
-		op, err := consensus.OpFor(consensus.OpDelete, pm)
-		if err != nil {
-			return err
-		}
-		ops = append(ops, op)
+		changes = append(changes, state.DeleteOf(pm))
 	}
 
 	if nm := s.nodeMetrics(now, nodeCPU, nodeMem, nodeWindow); nm != nil {
-		op, err := consensus.OpFor(consensus.OpPut, nm)
-		if err != nil {
-			return err
-		}
-		ops = append(ops, op)
+		changes = append(changes, state.Change{Put: nm})
 	}
-	if len(ops) == 0 {
+	if len(changes) == 0 {
 		return nil
 	}
-	return s.commit(ctx, ops...)
+	return s.writer.Commit(ctx, changes)
 }
 
 // usageList is a ResourceList of cpu in millicores and memory in bytes

@@ -11,6 +11,7 @@ import (
 	"github.com/shoal-dev/shoal/clock"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/runtime"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // usageWorld is a sampler over a real state store driven without Raft and
@@ -41,14 +42,22 @@ func newUsageWorld(t *testing.T) *usageWorld {
 			}
 			return out
 		},
-		commit: func(_ context.Context, ops ...consensus.Op) error {
-			w.commits++
-			return w.apply(ops...)
-		},
-		clock: w.clk, interval: UsageInterval, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		writer: w,
+		clock:  w.clk, interval: UsageInterval, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	w.put(&api.Node{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Node"}, ObjectMeta: api.ObjectMeta{Name: "n1"}})
 	return w
+}
+
+// Commit is the sampler's state.Writer: the changes go to the store at the
+// next index.
+func (w *usageWorld) Commit(_ context.Context, changes []state.Change) error {
+	w.commits++
+	ops, err := consensus.OpsOf(changes)
+	if err != nil {
+		return err
+	}
+	return w.apply(ops...)
 }
 
 func (w *usageWorld) apply(ops ...consensus.Op) error {
@@ -271,12 +280,11 @@ func TestUsageSamplerDeletesStaleMetrics(t *testing.T) {
 func TestUsageSamplerRunsOnTheClock(t *testing.T) {
 	w := newUsageWorld(t)
 	passes := make(chan struct{}, 10)
-	commit := w.s.commit
-	w.s.commit = func(ctx context.Context, ops ...consensus.Op) error {
-		err := commit(ctx, ops...)
+	w.s.writer = writerFunc(func(ctx context.Context, changes []state.Change) error {
+		err := w.Commit(ctx, changes)
 		passes <- struct{}{}
 		return err
-	}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.s.run(ctx) }()
@@ -294,3 +302,7 @@ func TestUsageSamplerRunsOnTheClock(t *testing.T) {
 		t.Errorf("NodeMetrics: %v", err)
 	}
 }
+
+type writerFunc func(ctx context.Context, changes []state.Change) error
+
+func (f writerFunc) Commit(ctx context.Context, changes []state.Change) error { return f(ctx, changes) }

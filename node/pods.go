@@ -7,16 +7,16 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
-	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/runtime"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // The agent is the pod reconciler's view of the cluster (runtime.PodSource)
-// and its way to report (runtime.StatusReporter, runtime.EventRecorder).
+// and its way to report (state.Writer, runtime.EventRecorder).
 var (
-	_ runtime.PodSource      = (*Agent)(nil)
-	_ runtime.StatusReporter = (*Agent)(nil)
-	_ runtime.EventRecorder  = (*Agent)(nil)
+	_ runtime.PodSource     = (*Agent)(nil)
+	_ state.Writer          = (*Agent)(nil)
+	_ runtime.EventRecorder = (*Agent)(nil)
 )
 
 // AssignedPods returns the pods in the local replica bound to this node.
@@ -49,23 +49,6 @@ func (a *Agent) Secret(namespace, name string) (*api.Secret, error) {
 		return nil, fmt.Errorf("secret %s/%s cannot be opened on this node; see the agent's log", namespace, name)
 	}
 	return s, nil
-}
-
-// ReportPodStatus writes pod statuses in one command. A pod deleted or
-// replaced since is skipped (consensus.OpStatus).
-func (a *Agent) ReportPodStatus(ctx context.Context, reports []runtime.PodStatusReport) error {
-	ops := make([]consensus.Op, 0, len(reports))
-	for _, r := range reports {
-		p := &api.Pod{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Pod"}, Status: r.Status}
-		p.Name, p.Namespace, p.UID = r.Name, r.Namespace, r.UID
-		op, err := consensus.OpFor(consensus.OpStatus, p)
-		if err != nil {
-			return err
-		}
-		ops = append(ops, op)
-	}
-	_, err := a.commitOps(ctx, ops...)
-	return err
 }
 
 // RecordPodEvent records an event about a pod in the background: events

@@ -10,6 +10,7 @@ import (
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/gossip"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // noLeaderWait is how long a write waits for an election before it is
@@ -168,17 +169,39 @@ func (a *Agent) handlePropose(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, fr)
 }
 
-// commitOps commits ops as one command at the clock's time and waits for
-// the local replica to apply it (Propose). A command the state refused
-// comes back as the error, with the result (for its index).
+// Commit commits changes as one command and waits for the local replica to
+// apply it: the state.Writer of the controllers, the runtime and the agent
+// itself.
+func (a *Agent) Commit(ctx context.Context, changes []state.Change) error {
+	_, err := a.commitChanges(ctx, changes...)
+	return err
+}
+
+// commitChanges commits changes as one command at the clock's time and
+// waits for the local replica to apply it (Propose). A command the state
+// refused comes back as the error, with the result (for its index).
+func (a *Agent) commitChanges(ctx context.Context, changes ...state.Change) (*consensus.WriteResult, error) {
+	ops, err := consensus.OpsOf(changes)
+	if err != nil {
+		return nil, err
+	}
+	return a.commitOps(ctx, ops...)
+}
+
+// commitOps is commitChanges of changes already encoded (records saved to
+// disk before they could be committed).
 func (a *Agent) commitOps(ctx context.Context, ops ...consensus.Op) (*consensus.WriteResult, error) {
 	return a.commitWith(ctx, a.Propose, ops)
 }
 
-// commitForClient is commitOps for a client's request: it returns once the
-// command is committed, and reads through this node see it
+// commitForClient is commitChanges for a client's request: it returns once
+// the command is committed, and reads through this node see it
 // (proposeCommitted).
-func (a *Agent) commitForClient(ctx context.Context, ops ...consensus.Op) (*consensus.WriteResult, error) {
+func (a *Agent) commitForClient(ctx context.Context, changes ...state.Change) (*consensus.WriteResult, error) {
+	ops, err := consensus.OpsOf(changes)
+	if err != nil {
+		return nil, err
+	}
 	return a.commitWith(ctx, a.proposeCommitted, ops)
 }
 

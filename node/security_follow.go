@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
 func (a *Agent) gossipKeysPath() string { return filepath.Join(a.tlsDir(), "gossip.keys") }
@@ -30,27 +30,10 @@ func (a *Agent) saveGossipKeys(keys [][]byte) error {
 	return writeFileAtomic(a.gossipKeysPath(), b, 0o600)
 }
 
-// follow calls f now and again after every change to objects of kind, for
-// as long as ctx lasts. It is level-triggered: f reads the replica itself.
+// follow calls f now and again after every change to objects of kind
+// (state.Follow on the replica).
 func (a *Agent) follow(ctx context.Context, kind string, f func()) {
-	for ctx.Err() == nil {
-		_, idx := a.store.List(kind, "")
-		f()
-		ch, err := a.store.Watch(ctx, kind, idx)
-		if err != nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		for ev := range ch {
-			if ev.Err != nil {
-				break
-			}
-			f()
-		}
-	}
+	state.Follow(ctx, a.store, kind, f)
 }
 
 // gossipKeysSnapshot returns the key ring in use.

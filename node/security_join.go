@@ -16,8 +16,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/shoal-dev/shoal/api"
-	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/pki"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // joinRequest is what a new node sends to be admitted. It travels over TLS
@@ -231,23 +231,14 @@ func (a *Agent) admitNode(ctx context.Context, req joinRequest) (*joinResponse, 
 		return nil, err
 	}
 	cert, _ := pki.ParseCertPEM(certPEM)
-	ops := []consensus.Op{}
-	op, err := consensus.OpFor(consensus.OpPut, nodeCredential(req.NodeID, cert))
-	if err != nil {
-		return nil, err
-	}
-	ops = append(ops, op)
+	changes := []state.Change{{Put: nodeCredential(req.NodeID, cert)}}
 	if tokObj.Spec.OneTime {
 		spent := api.Copy(tokObj)
 		spent.Spec.UsedBy = req.Name + " (" + req.NodeID + ")"
 		spent.Spec.UsedAt = api.NewTime(now)
-		op, err := consensus.OpFor(consensus.OpUpdate, spent) // compare-and-set on its version
-		if err != nil {
-			return nil, err
-		}
-		ops = append(ops, op)
+		changes = append(changes, state.Change{Put: spent, Mode: state.PutUpdate}) // compare-and-set on its version
 	}
-	if _, err := a.commitOps(ctx, ops...); err != nil {
+	if _, err := a.commitChanges(ctx, changes...); err != nil {
 		if api.IsConflict(err) {
 			return nil, api.NewError(api.ReasonUnauthorized, "join refused: the one-time token was used by another node at the same moment")
 		}

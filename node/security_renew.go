@@ -11,8 +11,8 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/clock"
-	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/pki"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // renewer renews a certificate at two thirds of its lifetime, with no
@@ -153,11 +153,7 @@ func (a *Agent) signRenewal(ctx context.Context, nodeID string, current *x509.Ce
 		return nil, err
 	}
 	cert, _ := pki.ParseCertPEM(certPEM)
-	op, err := consensus.OpFor(consensus.OpPut, nodeCredential(nodeID, cert))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := a.commitOps(ctx, op); err != nil {
+	if _, err := a.commitChanges(ctx, state.Change{Put: nodeCredential(nodeID, cert)}); err != nil {
 		return nil, err
 	}
 	return certPEM, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/shoal-dev/shoal/leader"
 	"github.com/shoal-dev/shoal/placement"
 )
 
@@ -25,12 +26,8 @@ func (a *Agent) watchKinds(kinds ...string) <-chan struct{} {
 }
 
 // runLoop starts a leader-only controller loop.
-func (a *Agent) runLoop(name string, pass func(context.Context, time.Time) (time.Duration, error), kinds ...string) {
-	l := &placement.Loop{
-		Name: name, Pass: pass, IsLeader: a.raft.IsLeader, Clock: a.cfg.Clock,
-		Logger: a.log, Interval: 5 * time.Second, Trigger: a.watchKinds(kinds...),
-	}
-	a.goLoop(l.Run)
+func (a *Agent) runLoop(name string, pass leader.Pass, kinds ...string) {
+	a.goLoop(a.leaderLoop(name, pass, 5*time.Second, a.watchKinds(kinds...), nil).Run)
 }
 
 // startWorkloadControllers starts the controllers that turn workloads into

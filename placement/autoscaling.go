@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // AnnotationHPARecommendations holds, on a HorizontalPodAutoscaler, its
@@ -63,7 +64,7 @@ func (c *HPAController) Pass(ctx context.Context, now time.Time) (time.Duration,
 	plans, requeue := PlanHPAs(now, c.State)
 	for _, changes := range plans {
 		if err := c.Writer.Commit(ctx, changes); err != nil {
-			if !api.IsConflict(err) && !api.IsNotFound(err) {
+			if !state.Stale(err) {
 				return requeue, err
 			}
 			requeueAt(&requeue, time.Second)

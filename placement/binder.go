@@ -2,13 +2,12 @@ package placement
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
-	"github.com/shoal-dev/shoal/clock"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // EventRecorder records what the system did to an object and why. The
@@ -26,20 +25,11 @@ type EventRecorder interface {
 // scheduler's reason and a FailedScheduling event, and is tried again on
 // the next pass.
 type Binder struct {
-	State    Reader
-	Writer   Writer
-	Events   EventRecorder
-	IsLeader func() bool
-	Clock    clock.Clock
-	Logger   *slog.Logger
-	Interval time.Duration
-	Trigger  <-chan struct{}
-
-	// events, while Run runs, queues the events its writers record in
-	// the background, so that a pass does not wait for them (those still
-	// queued when Run ends are dropped). nil: Pass records its events
-	// before it returns.
-	events chan event
+	State  Reader
+	Writer Writer
+	// Events records the Scheduled and FailedScheduling events; a pass
+	// waits for them unless it queues them (QueueEvents).
+	Events EventRecorder
 }
 
 type event struct {
@@ -51,61 +41,64 @@ type event struct {
 // maxPodCreatesPerPass bounds the pods one command creates.
 const maxBindsPerCommand = 500
 
-// Events: eventWriters record at once. Each event is its own write, and
-// Raft commits writes that arrive together in one round, so side by side
-// they cost fewer rounds than one after another. Run queues up to
-// eventQueue events, so that a burst of bindings does not wait for its
-// events; beyond that a pass waits.
-const (
-	eventWriters = 8
-	eventQueue   = 10000
-)
+// eventWriters: a pass records this many events at once. Each event is its
+// own write, and Raft commits writes that arrive together in one round, so
+// side by side they cost fewer rounds than one after another.
+const eventWriters = 8
 
-// Run makes passes until ctx ends; passes only act on the leader.
-func (b *Binder) Run(ctx context.Context) {
-	if b.Events != nil {
-		queue := make(chan event, eventQueue)
-		for range eventWriters {
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case e := <-queue:
-						b.Events.RecordEvent(ctx, e.pod, e.typ, e.reason, e.msg, "scheduler")
-					}
+// QueueEvents returns an EventRecorder that queues up to size events and
+// records them writers at a time in the background, until ctx ends (those
+// still queued then are dropped): a burst of bindings does not wait for
+// its events. Beyond size, RecordEvent waits.
+func QueueEvents(ctx context.Context, rec EventRecorder, writers, size int) EventRecorder {
+	q := eventQueue{ctx: ctx, ch: make(chan queuedEvent, size)}
+	for range max(1, writers) {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case e := <-q.ch:
+					rec.RecordEvent(ctx, e.obj, e.typ, e.reason, e.message, e.component)
 				}
-			}()
-		}
-		b.events = queue
-		defer func() { b.events = nil }()
+			}
+		}()
 	}
-	t := b.Clock.NewTicker(b.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		case <-b.Trigger:
-		}
-		if !b.IsLeader() {
-			continue
-		}
-		if err := b.Pass(ctx); err != nil {
-			b.Logger.Warn("binder: pass failed; will retry", "err", err)
-		}
+	return q
+}
+
+type eventQueue struct {
+	ctx context.Context
+	ch  chan queuedEvent
+}
+
+type queuedEvent struct {
+	obj                             api.Object
+	typ, reason, message, component string
+}
+
+func (q eventQueue) RecordEvent(ctx context.Context, obj api.Object, typ, reason, message, component string) error {
+	select {
+	case q.ch <- queuedEvent{obj, typ, reason, message, component}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-q.ctx.Done():
+		return q.ctx.Err()
 	}
 }
 
-// Pass schedules every unbound pod once.
-func (b *Binder) Pass(ctx context.Context) error {
+// Pass schedules every unbound pod once: a leader.Pass.
+func (b *Binder) Pass(ctx context.Context, now time.Time) (time.Duration, error) {
+	return 0, b.pass(ctx, now)
+}
+
+func (b *Binder) pass(ctx context.Context, now time.Time) error {
 	snap, pending := b.snapshot()
 	if len(pending) == 0 {
 		return nil
 	}
 	plan := Schedule(snap, pending)
-	now := b.Clock.Now()
 	byKey := make(map[api.Key]*api.Pod, len(pending))
 	for _, p := range pending {
 		byKey[api.KeyOf(p)] = p
@@ -121,7 +114,7 @@ func (b *Binder) Pass(ctx context.Context) error {
 		}
 		waiting = append(waiting, withScheduled(pod, "", api.ConditionFalse, "Unschedulable", u.Reason, now))
 	}
-	if err := b.commitEach(ctx, waiting); err != nil {
+	if _, err := state.CommitIndependent(ctx, b.Writer, puts(waiting), maxBindsPerCommand, nil); err != nil {
 		return err
 	}
 	b.record(ctx, waiting, func(p *api.Pod) event {
@@ -134,21 +127,11 @@ func scheduledEvent(p *api.Pod) event {
 	return event{p, "Normal", "Scheduled", "Successfully assigned " + p.Namespace + "/" + p.Name + " to " + p.Spec.NodeName}
 }
 
-// record records an event about each pod: with Run, through its queue;
-// otherwise eventWriters at a time, returning when all are recorded.
-// Events are best effort: errors are dropped.
+// record records an event about each pod, eventWriters at a time,
+// returning when all are recorded (or queued). Events are best effort:
+// errors are dropped.
 func (b *Binder) record(ctx context.Context, pods []*api.Pod, of func(*api.Pod) event) {
 	if b.Events == nil || len(pods) == 0 {
-		return
-	}
-	if b.events != nil {
-		for _, p := range pods {
-			select {
-			case b.events <- of(p):
-			case <-ctx.Done():
-				return
-			}
-		}
 		return
 	}
 	next := make(chan event)
@@ -205,7 +188,7 @@ func (b *Binder) bind(ctx context.Context, plan []Placement, planned map[api.Key
 				b.record(ctx, batch, scheduledEvent)
 				continue
 			}
-			if !api.IsConflict(err) && !api.IsNotFound(err) {
+			if !state.Stale(err) {
 				return err
 			}
 			// The placements after a failed one were checked counting it,
@@ -219,34 +202,6 @@ func (b *Binder) bind(ctx context.Context, plan []Placement, planned map[api.Key
 		}
 	}
 	return nil
-}
-
-// commitEach commits independent compare-and-set Puts, many to a command:
-// on a conflict it splits the command in halves, down to single pods,
-// whose conflicts it ignores.
-func (b *Binder) commitEach(ctx context.Context, pods []*api.Pod) error {
-	for len(pods) > 0 {
-		n := min(len(pods), maxBindsPerCommand)
-		if err := b.commitSplit(ctx, pods[:n]); err != nil {
-			return err
-		}
-		pods = pods[n:]
-	}
-	return nil
-}
-
-func (b *Binder) commitSplit(ctx context.Context, pods []*api.Pod) error {
-	err := b.Writer.Commit(ctx, puts(pods))
-	if err == nil || !api.IsConflict(err) && !api.IsNotFound(err) {
-		return err
-	}
-	if len(pods) == 1 {
-		return nil
-	}
-	if err := b.commitSplit(ctx, pods[:len(pods)/2]); err != nil {
-		return err
-	}
-	return b.commitSplit(ctx, pods[len(pods)/2:])
 }
 
 func puts(pods []*api.Pod) []Change {

@@ -3,7 +3,6 @@ package placement_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/clock"
+	"github.com/shoal-dev/shoal/leader"
 	"github.com/shoal-dev/shoal/placement"
 )
 
@@ -61,9 +61,8 @@ func TestBinderBindsAndExplains(t *testing.T) {
 		st[api.KeyOf(o)] = o
 	}
 	ev := &fakeEvents{}
-	b := &placement.Binder{State: st, Writer: fakeWriter{st}, Events: ev, IsLeader: func() bool { return true },
-		Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if err := b.Pass(context.Background()); err != nil {
+	b := &placement.Binder{State: st, Writer: fakeWriter{st}, Events: ev}
+	if _, err := b.Pass(context.Background(), binderT0); err != nil {
 		t.Fatal(err)
 	}
 	fits := st[api.Key{Kind: "Pod", Namespace: "default", Name: "fits"}].(*api.Pod)
@@ -80,7 +79,7 @@ func TestBinderBindsAndExplains(t *testing.T) {
 	}
 	// Room appears: the next pass places the waiting pod.
 	st[api.Key{Kind: "Node", Name: "n2"}] = readyNode("n2", "128")
-	if err := b.Pass(context.Background()); err != nil {
+	if _, err := b.Pass(context.Background(), binderT0); err != nil {
 		t.Fatal(err)
 	}
 	if huge := st[api.Key{Kind: "Pod", Namespace: "default", Name: "huge"}].(*api.Pod); huge.Spec.NodeName != "n2" {
@@ -154,8 +153,7 @@ func newCASState(objs ...api.Object) (fakeState, *casWriter) {
 }
 
 func testBinder(st fakeState, w placement.Writer, ev placement.EventRecorder) *placement.Binder {
-	return &placement.Binder{State: st, Writer: w, Events: ev, IsLeader: func() bool { return true },
-		Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &placement.Binder{State: st, Writer: w, Events: ev}
 }
 
 // One pass binds every pending pod, many to a command, and records an
@@ -170,7 +168,7 @@ func TestBinderBatchesBindings(t *testing.T) {
 	}
 	st, w := newCASState(objs...)
 	ev := &fakeEvents{}
-	if err := testBinder(st, w, ev).Pass(context.Background()); err != nil {
+	if _, err := testBinder(st, w, ev).Pass(context.Background(), binderT0); err != nil {
 		t.Fatal(err)
 	}
 	perNode := map[string]int{}
@@ -210,7 +208,7 @@ func TestBinderConflictFallsBack(t *testing.T) {
 		}
 	}
 	b := testBinder(st, w, nil)
-	if err := b.Pass(context.Background()); err != nil {
+	if _, err := b.Pass(context.Background(), binderT0); err != nil {
 		t.Fatal(err)
 	}
 	unbound := 0
@@ -225,7 +223,7 @@ func TestBinderConflictFallsBack(t *testing.T) {
 	if unbound != 1 || w.commits > 4 {
 		t.Fatalf("%d unbound after %d commands (%v pods each)", unbound, w.commits, w.sizes)
 	}
-	if err := b.Pass(context.Background()); err != nil {
+	if _, err := b.Pass(context.Background(), binderT0); err != nil {
 		t.Fatal(err)
 	}
 	if p := st[api.Key{Kind: "Pod", Namespace: "default", Name: "p077"}].(*api.Pod); p.Spec.NodeName == "" {
@@ -254,7 +252,7 @@ func TestBinderRechecksAfterConflict(t *testing.T) {
 			w.touch("db-0")
 		}
 	}
-	if err := testBinder(st, w, nil).Pass(context.Background()); err != nil {
+	if _, err := testBinder(st, w, nil).Pass(context.Background(), binderT0); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"db-0", "db-1"} {
@@ -264,7 +262,11 @@ func TestBinderRechecksAfterConflict(t *testing.T) {
 	}
 }
 
-// Under Run, the events are recorded in the background while passes go on.
+// binderT0 is the time of the binder tests' passes.
+var binderT0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Under a loop, with QueueEvents, the events are recorded in the
+// background while passes go on.
 func TestBinderRunRecordsEvents(t *testing.T) {
 	objs := []api.Object{readyNode("n1", "64")}
 	for i := range 60 {
@@ -273,11 +275,14 @@ func TestBinderRunRecordsEvents(t *testing.T) {
 	st, w := newCASState(objs...)
 	ev := &fakeEvents{}
 	trigger := make(chan struct{}, 1)
-	b := testBinder(st, w, ev)
-	b.Trigger, b.Interval = trigger, time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
+	b := testBinder(st, w, placement.QueueEvents(ctx, ev, 8, 1000))
+	l := &leader.Loop{
+		Name: "binder", Pass: b.Pass, IsLeader: func() bool { return true },
+		Clock: clock.NewFake(binderT0), Logger: slog.New(slog.DiscardHandler), Interval: time.Hour, Trigger: trigger,
+	}
 	done := make(chan struct{})
-	go func() { b.Run(ctx); close(done) }()
+	go func() { l.Run(ctx); close(done) }()
 	trigger <- struct{}{}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -322,7 +327,7 @@ func BenchmarkBinderPass(b *testing.B) {
 		st, w := newCASState(objs...)
 		bd := testBinder(st, w, nil)
 		b.StartTimer()
-		if err := bd.Pass(context.Background()); err != nil {
+		if _, err := bd.Pass(context.Background(), binderT0); err != nil {
 			b.Fatal(err)
 		}
 		for _, n := range w.sizes {

@@ -1,60 +1,14 @@
 package placement
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
-	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
-	"github.com/shoal-dev/shoal/clock"
 )
-
-// Loop runs one leader-only controller: a pass on every Trigger, every
-// Interval, and when the last pass asked to come back sooner (a rollout's
-// minReadySeconds, a cron schedule, a job deadline). Passes read the state
-// and converge; they keep nothing between passes that the state does not
-// hold, so a new leader picks up where the old one stopped.
-type Loop struct {
-	Name     string
-	Pass     func(ctx context.Context, now time.Time) (requeue time.Duration, err error)
-	IsLeader func() bool
-	Clock    clock.Clock
-	Logger   *slog.Logger
-	Interval time.Duration
-	Trigger  <-chan struct{}
-}
-
-// Run makes passes until ctx ends.
-func (l *Loop) Run(ctx context.Context) {
-	t := l.Clock.NewTicker(l.Interval)
-	defer t.Stop()
-	var soon <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		case <-l.Trigger:
-		case <-soon:
-		}
-		soon = nil
-		if !l.IsLeader() {
-			continue
-		}
-		requeue, err := l.Pass(ctx, l.Clock.Now())
-		if err != nil {
-			l.Logger.Warn(l.Name+": pass failed; will retry", "err", err)
-			requeue = time.Second
-		}
-		if requeue > 0 {
-			soon = l.Clock.After(requeue)
-		}
-	}
-}
 
 // requeueAt keeps the earliest positive wait.
 func requeueAt(cur *time.Duration, d time.Duration) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // LabelControllerRevisionHash carries the hash of the DaemonSet pod
@@ -50,7 +51,7 @@ func (c *DaemonSetController) Pass(ctx context.Context, now time.Time) (time.Dur
 			continue
 		}
 		if err := c.Writer.Commit(ctx, changes); err != nil {
-			if api.IsConflict(err) || api.IsNotFound(err) {
+			if state.Stale(err) {
 				requeueAt(&requeue, time.Second)
 				continue
 			}

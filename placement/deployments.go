@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // Labels and annotations of Deployments and their ReplicaSets, as
@@ -36,7 +37,7 @@ type DeploymentController struct {
 func (c *DeploymentController) Pass(ctx context.Context, now time.Time) (time.Duration, error) {
 	plans, requeue := PlanDeployments(now, c.State)
 	for _, changes := range plans {
-		if err := c.Writer.Commit(ctx, changes); err != nil && !api.IsConflict(err) && !api.IsNotFound(err) {
+		if err := c.Writer.Commit(ctx, changes); err != nil && !state.Stale(err) {
 			return requeue, err
 		}
 	}

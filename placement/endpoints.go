@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // EndpointsController keeps one Endpoints object per Service that has a
@@ -24,22 +25,18 @@ type EndpointsController struct {
 }
 
 // Pass converges every Service's Endpoints. The writes are independent:
-// it commits them together and, if that fails because the state moved
-// (a conflict, or an object already gone), one at a time, skipping those
-// that still fail; the next pass sees the newer state. It is idempotent.
+// it commits them together and, if that fails because the state moved (a
+// conflict, or an object already gone), in smaller commands, dropping
+// those that still fail (state.CommitIndependent); the next pass sees the
+// newer state. It is idempotent.
 func (c *EndpointsController) Pass(ctx context.Context, _ time.Time) (time.Duration, error) {
 	changes := PlanEndpoints(c.State)
 	if len(changes) == 0 {
 		return 0, nil
 	}
-	err := c.Writer.Commit(ctx, changes)
-	if err == nil || !api.IsConflict(err) && !api.IsNotFound(err) {
+	dropped, err := state.CommitIndependent(ctx, c.Writer, changes, len(changes), nil)
+	if err != nil || dropped == 0 {
 		return 0, err
-	}
-	for _, ch := range changes {
-		if err := c.Writer.Commit(ctx, []Change{ch}); err != nil && !api.IsConflict(err) && !api.IsNotFound(err) {
-			return 0, err
-		}
 	}
 	return time.Second, nil
 }

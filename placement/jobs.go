@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
 const (
@@ -107,7 +108,7 @@ func commitPlans(ctx context.Context, w Writer, rec EventRecorder, component str
 	var errs []error
 	for _, p := range plans {
 		if err := w.Commit(ctx, p.changes); err != nil {
-			if api.IsConflict(err) || api.IsNotFound(err) {
+			if state.Stale(err) {
 				requeueAt(&requeue, conflictRetry)
 				continue
 			}

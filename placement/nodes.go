@@ -3,7 +3,6 @@ package placement
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"maps"
 	"net/netip"
 	"reflect"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
-	"github.com/shoal-dev/shoal/clock"
 )
 
 // Member is a cluster member as gossip reports it.
@@ -43,19 +41,13 @@ const DefaultMaxPods = 110
 // gossip reports it alive. Gossip's failure detector already waits out
 // the node's grace (a member is declared failed only after it has been
 // silent that long), so the agent's Grace is zero and a failure makes the
-// Node NotReady in the pass it triggers. The controller is
-// level-triggered: a pass reads the members and the state and converges;
-// Trigger, the Interval ticker and the end of a failed member's Grace
-// (timed on Clock) only start passes.
+// Node NotReady in the pass it triggers. Pass is a leader.Pass: it reads
+// the members and the state and converges, and asks to come back when a
+// failed member's Grace ends.
 type NodeController struct {
-	Members  func() []Member
-	State    Reader
-	Writer   Writer
-	IsLeader func() bool
-	Clock    clock.Clock
-	Logger   *slog.Logger
-	Interval time.Duration
-	Trigger  <-chan struct{}
+	Members func() []Member
+	State   Reader
+	Writer  Writer
 	// ClusterCIDR is where each Node's spec.podCIDR (a /24) comes from.
 	// The zero prefix hands out none.
 	ClusterCIDR netip.Prefix
@@ -66,47 +58,11 @@ type NodeController struct {
 	Grace time.Duration
 }
 
-// Run makes passes until ctx ends: on Trigger, every Interval, and when a
-// failed member's Grace ends, so its Node turns NotReady then rather than
-// at the next tick.
-func (c *NodeController) Run(ctx context.Context) {
-	t := c.Clock.NewTicker(c.Interval)
-	defer t.Stop()
-	var graceEnds <-chan time.Time
-	for first := true; ; first = false {
-		if !first {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C():
-			case <-c.Trigger:
-			case <-graceEnds:
-			}
-		}
-		graceEnds = nil
-		if !c.IsLeader() {
-			continue
-		}
-		next, err := c.pass(ctx)
-		if err != nil {
-			c.Logger.Warn("node controller: pass failed; will retry", "err", err)
-		}
-		if next > 0 {
-			graceEnds = c.Clock.After(next)
-		}
-	}
-}
-
-// Pass converges Node objects on the members, in one command.
-func (c *NodeController) Pass(ctx context.Context) error {
-	_, err := c.pass(ctx)
-	return err
-}
-
-// pass is Pass; it also returns how long until the Grace of a failed
-// member ends (0 if none is within its Grace).
-func (c *NodeController) pass(ctx context.Context) (time.Duration, error) {
-	now, members := c.Clock.Now(), c.Members()
+// Pass converges Node objects on the members, in one command, and returns
+// how long until the Grace of a failed member ends (0 if none is within
+// its Grace).
+func (c *NodeController) Pass(ctx context.Context, now time.Time) (time.Duration, error) {
+	members := c.Members()
 	next := graceLeft(now, members, c.Grace)
 	changes := PlanNodes(now, members, c.State, c.ClusterCIDR, c.Grace)
 	if len(changes) == 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/clock"
+	"github.com/shoal-dev/shoal/leader"
 	"github.com/shoal-dev/shoal/placement"
 	"github.com/shoal-dev/shoal/placement/placementtest"
 	"github.com/shoal-dev/shoal/state"
@@ -224,14 +225,14 @@ func startNodeRig(t *testing.T, grace time.Duration) *nodeRig {
 			{Name: "n2", ID: "id2", Address: "10.0.0.2", Alive: true, Since: t0},
 		},
 	}
-	c := &placement.NodeController{
-		Members: r.Members, State: r, Writer: r, IsLeader: func() bool { return true },
-		Clock: r.clock, Logger: slog.New(slog.DiscardHandler), Interval: time.Hour,
-		Trigger: r.trigger, Grace: grace,
+	c := &placement.NodeController{Members: r.Members, State: r, Writer: r, Grace: grace}
+	l := &leader.Loop{
+		Name: "nodes", Pass: c.Pass, IsLeader: func() bool { return true },
+		Clock: r.clock, Logger: slog.New(slog.DiscardHandler), Interval: time.Hour, Trigger: r.trigger,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
+	go func() { l.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	r.waitFor(t, "the first pass to create both Nodes", func() bool { return len(r.st) == 2 })
 	return r

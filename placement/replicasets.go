@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // A pass creates at most maxPodCreatesPerPass pods for one ReplicaSet, in
@@ -30,7 +31,7 @@ type ReplicaSetController struct {
 func (c *ReplicaSetController) Pass(ctx context.Context, now time.Time) (time.Duration, error) {
 	plans, requeue := PlanReplicaSets(now, c.State)
 	for _, changes := range plans {
-		if err := c.Writer.Commit(ctx, changes); err != nil && !api.IsConflict(err) && !api.IsNotFound(err) {
+		if err := c.Writer.Commit(ctx, changes); err != nil && !state.Stale(err) {
 			return requeue, err
 		}
 	}

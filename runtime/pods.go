@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/clock"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // PodSource is the reconciler's read view of the cluster state: this
@@ -21,18 +22,6 @@ type PodSource interface {
 	// NotFound api.Status. Secrets come back with Data readable.
 	ConfigMap(namespace, name string) (*api.ConfigMap, error)
 	Secret(namespace, name string) (*api.Secret, error)
-}
-
-// PodStatusReport is one pod's observed status. UID guards against
-// reporting on a pod that was deleted and created again under its name.
-type PodStatusReport struct {
-	Namespace, Name, UID string
-	Status               api.PodStatus
-}
-
-// StatusReporter writes pod statuses to the cluster, all in one write.
-type StatusReporter interface {
-	ReportPodStatus(ctx context.Context, reports []PodStatusReport) error
 }
 
 // EventRecorder records an event about a pod (Pulled, Started, Killing,
@@ -75,7 +64,7 @@ type Reconciler struct {
 	Runtime Runtime
 	Network PodNetwork
 	Pods    PodSource
-	Status  StatusReporter
+	Status  state.Writer
 	Events  EventRecorder // optional
 	Clock   clock.Clock
 	Logger  *slog.Logger

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/clock"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // podState is an in-memory PodSource and StatusReporter: statuses
@@ -22,7 +24,7 @@ type podState struct {
 	pods    map[string]*api.Pod // by UID
 	cms     map[string]*api.ConfigMap
 	secrets map[string]*api.Secret
-	reports int // ReportPodStatus calls
+	reports int // Commit calls
 	written int // statuses written
 	rv      int
 	changed chan struct{} // pods changed
@@ -61,10 +63,18 @@ func (s *podState) Secret(ns, name string) (*api.Secret, error) {
 	return nil, api.NewError(api.ReasonNotFound, "secret %s not found", name)
 }
 
-func (s *podState) ReportPodStatus(_ context.Context, reports []PodStatusReport) error {
+// Commit takes the status reports of the reconciler (state.PutStatus) and
+// refuses any other change.
+func (s *podState) Commit(_ context.Context, changes []state.Change) error {
+	for _, c := range changes {
+		if c.Mode != state.PutStatus {
+			return fmt.Errorf("podState: only status reports are written here, got %+v", c)
+		}
+	}
 	s.mu.Lock()
 	s.reports++
-	for _, r := range reports {
+	for _, c := range changes {
+		r := c.Put.(*api.Pod)
 		if p, ok := s.pods[r.UID]; ok {
 			p.Status = r.Status
 			s.written++

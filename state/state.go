@@ -1,7 +1,6 @@
 package state
 
 import (
-	"context"
 	"slices"
 	"strings"
 
@@ -31,18 +30,6 @@ type Reader interface {
 	// ListSelected returns the objects of kind in namespace ("" for all)
 	// whose labels match sel, sorted, and the index the list reflects.
 	ListSelected(kind, namespace string, sel api.Selector) ([]api.Object, uint64)
-}
-
-// Change is one write: Put stores an object (a compare-and-set when its
-// metadata.resourceVersion is set), Delete removes a key.
-type Change struct {
-	Put    api.Object
-	Delete *api.Key
-}
-
-// Writer commits changes as one command, all or nothing.
-type Writer interface {
-	Commit(ctx context.Context, changes []Change) error
 }
 
 // Scan answers Reader's indexed lookups by scanning its Lister. Fakes

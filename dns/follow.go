@@ -1,0 +1,69 @@
+package dns
+
+import (
+	"context"
+	"time"
+
+	"github.com/shoal-dev/shoal/clock"
+	"github.com/shoal-dev/shoal/state"
+)
+
+// Source is the replica an Index follows.
+type Source interface {
+	state.Lister
+	state.Watcher
+}
+
+// Follow keeps the Index's objects of kind in line with src until ctx ends:
+// a list, then every watch event as soon as the replica applies it,
+// batching those already queued; when the watch falls behind the retained
+// history, a fresh list. It sends on loaded after the first list.
+func (x *Index) Follow(ctx context.Context, src Source, kind string, loaded chan<- struct{}, clk clock.Clock) {
+	first := true
+	for ctx.Err() == nil {
+		objs, at := src.List(kind, "")
+		x.Reset(kind, objs)
+		if first {
+			loaded <- struct{}{}
+			first = false
+		}
+		ch, err := src.Watch(ctx, kind, at)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-clk.After(time.Second):
+			}
+			continue
+		}
+		x.applyWatch(ch)
+	}
+}
+
+// applyWatch applies the events of ch until the watch ends.
+func (x *Index) applyWatch(ch <-chan state.Event) {
+	const maxBatch = 512
+	for ev := range ch {
+		if ev.Type == state.EventError {
+			return
+		}
+		batch := []Change{changeOf(ev)}
+	queued:
+		for len(batch) < maxBatch {
+			select {
+			case ev, ok := <-ch:
+				if !ok || ev.Type == state.EventError {
+					x.Apply(batch...)
+					return
+				}
+				batch = append(batch, changeOf(ev))
+			default:
+				break queued
+			}
+		}
+		x.Apply(batch...)
+	}
+}
+
+func changeOf(ev state.Event) Change {
+	return Change{Object: ev.Object, Deleted: ev.Type == state.EventDeleted}
+}
