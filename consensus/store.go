@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/shoal-dev/shoal/api"
-	"github.com/shoal-dev/shoal/state"
 )
 
 // DefaultEventRetention is how many events a store keeps for watches to
@@ -82,20 +81,7 @@ func (s *Store) Get(key api.Key) (api.Object, error) {
 func (s *Store) List(kind, namespace string) (objs []api.Object, index uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	byNS := s.objects[kind]
-	if namespace != "" {
-		for _, obj := range byNS[namespace] {
-			objs = append(objs, obj)
-		}
-	} else {
-		for _, names := range byNS {
-			for _, obj := range names {
-				objs = append(objs, obj)
-			}
-		}
-	}
-	state.SortObjects(objs)
-	return objs, s.index
+	return s.idx.list(kind, namespace), s.index
 }
 
 // Index returns the highest Raft index the store has applied.
@@ -165,7 +151,7 @@ func (s *Store) putLocked(key api.Key, obj api.Object) {
 	if old, ok := names[key.Name]; !ok {
 		s.count++
 	} else {
-		s.idx.remove(key, old)
+		s.idx.remove(key, old, false)
 	}
 	names[key.Name] = obj
 	s.idx.add(key, obj)
@@ -180,7 +166,7 @@ func (s *Store) deleteLocked(key api.Key) {
 	if !ok {
 		return
 	}
-	s.idx.remove(key, old)
+	s.idx.remove(key, old, true)
 	delete(names, key.Name)
 	s.count--
 	if len(names) == 0 {

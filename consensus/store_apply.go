@@ -287,8 +287,8 @@ func (s *Store) dependents(obj api.Object, current func(api.Key) api.Object) []a
 		o := queue[0]
 		queue = queue[1:]
 		var next []api.Key
-		for k := range s.idx.owned[o.GetObjectMeta().UID] {
-			next = append(next, k)
+		if owned := s.idx.owned[o.GetObjectMeta().UID]; owned != nil {
+			owned.Ascend(func(k api.Key) bool { next = append(next, k); return true })
 		}
 		if o.GetTypeMeta().Kind == "Namespace" {
 			for kind, byNS := range s.objects {

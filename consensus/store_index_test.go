@@ -88,6 +88,22 @@ func checkIndexes(t *testing.T, s *Store, owners, nodes []string) {
 			t.Fatalf("at index %d, %s: the index gives %v, a scan %v", s.Index(), what, g, w)
 		}
 	}
+	for _, kind := range []string{"Pod", "ConfigMap", "Namespace", "Secret"} {
+		for _, ns := range []string{"", "a", "b", "c"} {
+			// The kind's order against the objects by key, sorted.
+			var want []api.Object
+			for n, names := range s.objects[kind] {
+				for _, o := range names {
+					if ns == "" || n == ns {
+						want = append(want, o)
+					}
+				}
+			}
+			state.SortObjects(want)
+			got, _ := s.List(kind, ns)
+			same(fmt.Sprintf("list of %s in %q", kind, ns), got, want)
+		}
+	}
 	for _, kind := range []string{"Pod", "ConfigMap"} {
 		for _, u := range append(owners, "nobody") {
 			same("owned by "+u, s.ListOwnedBy(kind, u), scan.ListOwnedBy(kind, u))
@@ -106,5 +122,8 @@ func checkIndexes(t *testing.T, s *Store, owners, nodes []string) {
 	}
 	for _, n := range nodes {
 		same("pods on "+n, s.PodsOnNode(n), scan.PodsOnNode(n))
+	}
+	if got, want := s.PodNodes(), scan.PodNodes(); !slices.Equal(got, want) {
+		t.Fatalf("at index %d: the node index has pods on %q, a scan on %q", s.Index(), got, want)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -78,11 +80,15 @@ func BenchmarkScaleDeployment(b *testing.B) {
 		procs := agentPIDs(c, leader)
 		cpu0 := cpuTimes(procs)
 
+		profiled := profileCPU(b, cl, fmt.Sprintf("%s.leader.%d", os.Getenv("SHOAL_BENCH_CPUPROFILE"), iter))
+		profiledFollower := profileCPU(b, benchAPIClient(follower), fmt.Sprintf("%s.follower.%d", os.Getenv("SHOAL_BENCH_CPUPROFILE"), iter))
 		b.StartTimer()
 		t0 := time.Now()
 		scaleDeployment(ctx, b, cl, name, int32(replicas))
 		allCreated, allBound := w.wait(ctx, b, t0, replicas)
 		b.StopTimer()
+		<-profiled
+		<-profiledFollower
 
 		cpu1 := cpuTimes(procs)
 		created, bound = append(created, allCreated), append(bound, allBound)
@@ -106,6 +112,44 @@ func BenchmarkScaleDeployment(b *testing.B) {
 	b.ReportMetric((sumCreated / n).Seconds(), "created-s")
 	b.ReportMetric(float64(replicas)/(sumBound/n).Seconds(), "pods/s")
 	logAgentMetrics(b, leader)
+}
+
+// profileCPU, when SHOAL_BENCH_CPUPROFILE names a file prefix (the leader's
+// and a follower's profiles are saved, suffixed), saves a CPU profile of
+// the agent behind cl (SHOAL_BENCH_CPUPROFILE_SECONDS, 4 by
+// default) to path, and closes the channel it returns when done.
+func profileCPU(b *testing.B, cl *api.Client, path string) <-chan struct{} {
+	done := make(chan struct{})
+	if os.Getenv("SHOAL_BENCH_CPUPROFILE") == "" {
+		close(done)
+		return done
+	}
+	secs := os.Getenv("SHOAL_BENCH_CPUPROFILE_SECONDS")
+	if secs == "" {
+		secs = "4"
+	}
+	go func() {
+		defer close(done)
+		resp, err := cl.HTTP.Get(cl.Base + "/debug/pprof/profile?seconds=" + secs)
+		if err != nil {
+			b.Logf("CPU profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: %s", resp.Status, data)
+		}
+		if err == nil {
+			err = os.WriteFile(path, data, 0o644)
+		}
+		if err != nil {
+			b.Logf("CPU profile: %v", err)
+			return
+		}
+		b.Logf("CPU profile in %s", path)
+	}()
+	return done
 }
 
 func sumExcept(m map[string]float64, skip string) float64 {

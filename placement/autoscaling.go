@@ -243,10 +243,15 @@ type metricPod struct {
 // could not ("" when all could).
 func recommend(state Reader, h *api.HorizontalPodAutoscaler, t scaleTarget) (rec int32, statuses []api.MetricStatus, valid int, problem string) {
 	var pods []metricPod
-	objs, _ := state.List("Pod", h.Namespace)
+	var objs []api.Object
+	if t.selector != nil {
+		if sel, err := t.selector.AsSelector(); err == nil {
+			objs, _ = state.ListSelected("Pod", h.Namespace, sel) // from the label index
+		}
+	}
 	for _, o := range objs {
 		p := o.(*api.Pod)
-		if t.selector == nil || !t.selector.Matches(p.Labels) || !podActive(p) || !podReady(p) {
+		if !podActive(p) || !podReady(p) {
 			continue
 		}
 		mo, err := state.Get(api.Key{Kind: "PodMetrics", Namespace: p.Namespace, Name: p.Name})

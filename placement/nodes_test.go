@@ -45,6 +45,7 @@ func (f fakeState) ListOwnedBy(kind, uid string) []api.Object {
 func (f fakeState) PodsOnNode(node string) []api.Object {
 	return state.Scan{Lister: f}.PodsOnNode(node)
 }
+func (f fakeState) PodNodes() []string { return state.Scan{Lister: f}.PodNodes() }
 func (f fakeState) ListSelected(kind, ns string, sel api.Selector) ([]api.Object, uint64) {
 	return state.Scan{Lister: f}.ListSelected(kind, ns, sel)
 }
@@ -52,6 +53,7 @@ func (r *nodeRig) ListOwnedBy(kind, uid string) []api.Object {
 	return state.Scan{Lister: r}.ListOwnedBy(kind, uid)
 }
 func (r *nodeRig) PodsOnNode(node string) []api.Object { return state.Scan{Lister: r}.PodsOnNode(node) }
+func (r *nodeRig) PodNodes() []string                  { return state.Scan{Lister: r}.PodNodes() }
 func (r *nodeRig) ListSelected(kind, ns string, sel api.Selector) ([]api.Object, uint64) {
 	return state.Scan{Lister: r}.ListSelected(kind, ns, sel)
 }

@@ -36,7 +36,9 @@ func (g *PodGC) Pass(ctx context.Context, now time.Time) (time.Duration, error) 
 }
 
 // PlanPodGC lists the pods to delete, and the pods to mark not Ready (as
-// of now); pure over the state.
+// of now); pure over the state. It reads only the pods of nodes that are
+// not Ready or gone, from the node index: a healthy cluster costs it a
+// look at its Nodes.
 func PlanPodGC(state Reader, now time.Time) []Change {
 	nodes, _ := state.List("Node", "")
 	ready := map[string]bool{}
@@ -49,29 +51,30 @@ func PlanPodGC(state Reader, now time.Time) []Change {
 			}
 		}
 	}
-	pods, _ := state.List("Pod", "")
 	var changes []Change
-	for _, o := range pods {
-		p := o.(*api.Pod)
-		if p.Spec.NodeName == "" {
+	for _, node := range state.PodNodes() {
+		isReady, known := ready[node]
+		if node == "" || isReady {
 			continue
 		}
-		isReady, known := ready[p.Spec.NodeName]
-		ref := controllerRef(p)
-		switch {
-		case !known:
-		case isReady, !podActive(p):
-			continue
-		case ref == nil, ref.Kind == "DaemonSet":
-			// It stays, but nobody knows that it serves: it leaves its
-			// Services' endpoints until its node reports on it again.
-			if np := podNotReady(p, now); np != nil {
-				changes = append(changes, Change{Put: np})
+		for _, o := range state.PodsOnNode(node) {
+			p := o.(*api.Pod)
+			ref := controllerRef(p)
+			switch {
+			case !known:
+			case !podActive(p):
+				continue
+			case ref == nil, ref.Kind == "DaemonSet":
+				// It stays, but nobody knows that it serves: it leaves its
+				// Services' endpoints until its node reports on it again.
+				if np := podNotReady(p, now); np != nil {
+					changes = append(changes, Change{Put: np})
+				}
+				continue
 			}
-			continue
+			k := api.KeyOf(p)
+			changes = append(changes, Change{Delete: &k})
 		}
-		k := api.KeyOf(p)
-		changes = append(changes, Change{Delete: &k})
 	}
 	return changes
 }

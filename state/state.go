@@ -27,6 +27,10 @@ type Reader interface {
 	// PodsOnNode returns the Pods bound to node (spec.nodeName), sorted by
 	// namespace then name; node "" gives the Pods not bound yet.
 	PodsOnNode(node string) []api.Object
+	// PodNodes returns the names of the nodes Pods are bound to, sorted,
+	// with "" first when some Pods are not bound yet: with PodsOnNode, a
+	// walk over the Pods node by node.
+	PodNodes() []string
 	// ListSelected returns the objects of kind in namespace ("" for all)
 	// whose labels match sel, sorted, and the index the list reflects.
 	ListSelected(kind, namespace string, sel api.Selector) ([]api.Object, uint64)
@@ -62,6 +66,21 @@ func (s Scan) PodsOnNode(node string) []api.Object {
 			out = append(out, o)
 		}
 	}
+	return out
+}
+
+// PodNodes scans the Pods for the nodes they are bound to.
+func (s Scan) PodNodes() []string {
+	objs, _ := s.List("Pod", "")
+	seen := map[string]bool{}
+	var out []string
+	for _, o := range objs {
+		if p, ok := o.(*api.Pod); ok && !seen[p.Spec.NodeName] {
+			seen[p.Spec.NodeName] = true
+			out = append(out, p.Spec.NodeName)
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 

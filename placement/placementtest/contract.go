@@ -58,6 +58,9 @@ func ReaderContract(t *testing.T, seed func(t *testing.T, objs ...api.Object) pl
 		if objs := r.PodsOnNode("n1"); len(objs) != 1 || objs[0].GetObjectMeta().Name != "p" {
 			t.Fatalf("PodsOnNode = %v", objs)
 		}
+		if nodes := r.PodNodes(); len(nodes) != 1 || nodes[0] != "n1" {
+			t.Fatalf("PodNodes = %q, want [n1]", nodes)
+		}
 		sel, _ := api.ParseSelector("app=web")
 		if objs, _ := r.ListSelected("ConfigMap", "", sel); len(objs) != 1 {
 			t.Fatalf("ListSelected app=web = %v", objs)
