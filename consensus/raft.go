@@ -322,16 +322,21 @@ func (n *Raft) Shutdown() error {
 	return err
 }
 
+// transportPool is how many idle connections the Raft transport keeps to
+// each peer, besides the one that carries the pipelined AppendEntries: the
+// heartbeats' and a spare. Each holds a 256 KiB send buffer.
+const transportPool = 2
+
 func newTransport(c *RaftConfig, adv *net.TCPAddr) (raft.Transport, error) {
 	logger := NewHCLogger(c.Logger, "raft-net")
 	if c.TLS == nil {
-		return raft.NewTCPTransportWithLogger(c.BindAddr, adv, 5, 10*time.Second, logger)
+		return raft.NewTCPTransportWithLogger(c.BindAddr, adv, transportPool, 10*time.Second, logger)
 	}
 	layer, err := newTLSStreamLayer(c.BindAddr, adv, c.TLS)
 	if err != nil {
 		return nil, err
 	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: layer, MaxPool: 5, Timeout: 10 * time.Second, Logger: logger,
+		Stream: layer, MaxPool: transportPool, Timeout: 10 * time.Second, Logger: logger,
 	}), nil
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,8 +42,10 @@ import (
 // p50/p99; then at fixed rates below saturation (SHOAL_BENCH_DNS_RATES,
 // queries/s, comma-separated) with -v. Each window lasts
 // SHOAL_BENCH_DURATION (10 s); the CPU the server, dnsperf and the rest of
-// the machine used in it is reported with it. Run with -v, or go test
-// truncates the log of the windows.
+// the machine used in it is reported with it. SHOAL_BENCH_DNS_RUNS, a
+// regular expression, keeps only the runs it matches (such as "-cluster$"
+// for the Service names alone). Run with -v, or go test truncates the log
+// of the windows.
 func BenchmarkDNS(b *testing.B) {
 	dnsperf, err := exec.LookPath("dnsperf")
 	if err != nil {
@@ -93,16 +97,20 @@ func BenchmarkDNS(b *testing.B) {
 		}
 	}
 	rates := benchRates(b)
-	runs := []struct {
-		name, addr, file string
-		pids             func() map[string]int
-	}{
+	runs := []dnsRun{
 		{"leader-cluster", leaderAddr, cluster, leaderPIDs},
 		{"follower-cluster", followerAddr, cluster, followerPIDs},
 		{"nsd-cluster", nsdAddr, cluster, nsdPIDs},
 		{"leader-forwarded-cached", leaderAddr, forwarded, leaderPIDs},
 		{"follower-forwarded-cached", followerAddr, forwarded, followerPIDs},
 		{"nsd-forwarded-names", nsdAddr, forwarded, nsdPIDs},
+	}
+	if only := os.Getenv("SHOAL_BENCH_DNS_RUNS"); only != "" {
+		re, err := regexp.Compile(only)
+		if err != nil {
+			b.Fatalf("SHOAL_BENCH_DNS_RUNS=%q is not a regular expression: %v", only, err)
+		}
+		runs = slices.DeleteFunc(runs, func(r dnsRun) bool { return !re.MatchString(r.name) })
 	}
 	for b.Loop() {
 		b.StopTimer()
@@ -124,6 +132,12 @@ func BenchmarkDNS(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// dnsRun is one target of BenchmarkDNS: a server and the names asked of it.
+type dnsRun struct {
+	name, addr, file string
+	pids             func() map[string]int
 }
 
 // benchRates are the fixed query rates of the latency runs.

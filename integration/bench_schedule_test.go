@@ -114,10 +114,10 @@ func BenchmarkScaleDeployment(b *testing.B) {
 	logAgentMetrics(b, leader)
 }
 
-// profileCPU, when SHOAL_BENCH_CPUPROFILE names a file prefix (the leader's
-// and a follower's profiles are saved, suffixed), saves a CPU profile of
-// the agent behind cl (SHOAL_BENCH_CPUPROFILE_SECONDS, 4 by
-// default) to path, and closes the channel it returns when done.
+// profileCPU, when SHOAL_BENCH_CPUPROFILE names a file prefix (the callers
+// add suffixes), saves a CPU profile of the agent behind cl
+// (SHOAL_BENCH_CPUPROFILE_SECONDS, 4 by default) to path, and closes the
+// channel it returns when done.
 func profileCPU(b *testing.B, cl *api.Client, path string) <-chan struct{} {
 	done := make(chan struct{})
 	if os.Getenv("SHOAL_BENCH_CPUPROFILE") == "" {
@@ -130,26 +130,32 @@ func profileCPU(b *testing.B, cl *api.Client, path string) <-chan struct{} {
 	}
 	go func() {
 		defer close(done)
-		resp, err := cl.HTTP.Get(cl.Base + "/debug/pprof/profile?seconds=" + secs)
-		if err != nil {
-			b.Logf("CPU profile: %v", err)
-			return
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(resp.Body)
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("%s: %s", resp.Status, data)
-		}
-		if err == nil {
-			err = os.WriteFile(path, data, 0o644)
-		}
-		if err != nil {
-			b.Logf("CPU profile: %v", err)
-			return
-		}
-		b.Logf("CPU profile in %s", path)
+		saveProfile(b, cl, "profile?seconds="+secs, path)
 	}()
 	return done
+}
+
+// saveProfile saves the agent's /debug/pprof/<what> to path; a failure is
+// logged, not fatal.
+func saveProfile(b *testing.B, cl *api.Client, what, path string) {
+	resp, err := cl.HTTP.Get(cl.Base + "/debug/pprof/" + what)
+	if err != nil {
+		b.Logf("profile %s: %v", what, err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", resp.Status, data)
+	}
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		b.Logf("profile %s: %v", what, err)
+		return
+	}
+	b.Logf("profile %s of %s in %s", what, cl.Base, path)
 }
 
 func sumExcept(m map[string]float64, skip string) float64 {

@@ -247,7 +247,8 @@ func logAgentMetrics(b *testing.B, a *agent) {
 
 // BenchmarkIdleAgentRSS starts three agents, lets them idle for
 // SHOAL_BENCH_IDLE (default 10s) and reads each one's VmRSS. MB here is
-// MiB (2^20 bytes). Run with -benchtime=1x.
+// MiB (2^20 bytes). With SHOAL_BENCH_HEAPPROFILE=prefix it saves each
+// agent's heap profile after reading its RSS. Run with -benchtime=1x.
 func BenchmarkIdleAgentRSS(b *testing.B) {
 	idle := envDuration(b, "SHOAL_BENCH_IDLE", 10*time.Second)
 	c := startCluster(b, 3, benchAgentFlags(b)...)
@@ -261,6 +262,9 @@ func BenchmarkIdleAgentRSS(b *testing.B) {
 				b.Fatalf("%s: %v", a.name, err)
 			}
 			b.Logf("%s (pid %d): VmRSS %.1f MiB, VmHWM %.1f MiB", a.name, a.cmd.Process.Pid, rss, hwm)
+			if prefix := os.Getenv("SHOAL_BENCH_HEAPPROFILE"); prefix != "" {
+				saveProfile(b, benchAPIClient(a), "heap", prefix+"."+a.name)
+			}
 			maxRSS, maxHWM = max(maxRSS, rss), max(maxHWM, hwm)
 			sumRSS += rss
 			n++

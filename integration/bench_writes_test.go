@@ -130,7 +130,12 @@ func BenchmarkFollowerWriteLatency(b *testing.B) {
 			for round := 1; round <= rounds; round++ {
 				leader := c.leader()
 				lr, lc := shoalUpdates([]*agent{leader}).run(b, fmt.Sprintf("leader-r%d", round), 64, agentPIDs(c, leader))
-				sr, sc := shoalUpdates(leaderFirst(c.agents, leader)).run(b, fmt.Sprintf("spread-r%d", round), 64, agentPIDs(c, leader))
+				others := leaderFirst(c.agents, leader)
+				prof := fmt.Sprintf("%s.spread-r%d", os.Getenv("SHOAL_BENCH_CPUPROFILE"), round)
+				pl, pf := profileCPU(b, benchAPIClient(leader), prof+".leader"), profileCPU(b, benchAPIClient(others[1]), prof+".follower")
+				sr, sc := shoalUpdates(others).run(b, fmt.Sprintf("spread-r%d", round), 64, agentPIDs(c, leader))
+				<-pl
+				<-pf
 				noteLeaderMoved(b, c, leader, round)
 				onLeader.add(lr)
 				spread.add(sr)

@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	shoalBin = filepath.Join(dir, "shoal")
-	build := exec.Command("go", "build", "-o", shoalBin, "../cmd/shoal")
+	// The tags of `make build` (see the Makefile), so that the benchmarks
+	// measure the binary that ships.
+	build := exec.Command("go", "build", "-tags", "no_dynamic_plugins", "-o", shoalBin, "../cmd/shoal")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build shoal:", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,4 +336,56 @@ func BenchmarkBinderPass(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(bound)/b.Elapsed().Seconds(), "pods/s")
+}
+
+// gatedEvents records an event only when its gate lets one through.
+type gatedEvents struct {
+	fakeEvents
+	gate chan struct{}
+}
+
+func (e *gatedEvents) RecordEvent(ctx context.Context, obj api.Object, typ, reason, msg, comp string) error {
+	<-e.gate
+	return e.fakeEvents.RecordEvent(ctx, obj, typ, reason, msg, comp)
+}
+
+// QueueEvents takes events without waiting up to its size, then waits for
+// room, and records every event it took, in order with one writer.
+func TestQueueEventsBoundsAndKeepsOrder(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := &gatedEvents{gate: make(chan struct{})}
+	q := placement.QueueEvents(ctx, rec, 1, 3)
+	pod := pendingPod("p", "1m")
+	// The writer takes the first and waits at the gate; three more fill
+	// the queue.
+	for i := range 4 {
+		if err := q.RecordEvent(ctx, pod, "Normal", fmt.Sprint(i), "", "test"); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	full, stop := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer stop()
+	if err := q.RecordEvent(full, pod, "Normal", "x", "", "test"); err == nil {
+		t.Fatal("a full queue took a fifth event without waiting")
+	}
+	for range 4 {
+		rec.gate <- struct{}{}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec.mu.Lock()
+		got := slices.Clone(rec.reasons)
+		rec.mu.Unlock()
+		if len(got) == 4 {
+			if want := []string{"0: ", "1: ", "2: ", "3: "}; !slices.Equal(got, want) {
+				t.Fatalf("recorded %q, want %q", got, want)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recorded %q of 4 events", got)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
