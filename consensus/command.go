@@ -214,8 +214,17 @@ func OpOf(c state.Change) (Op, error) {
 	case c.Put == nil:
 		return Op{}, api.NewError(api.ReasonInvalid, "consensus: a change must set Put, Delete or Check")
 	}
-	t := map[state.Mode]OpType{state.PutAny: OpPut, state.PutCreate: OpCreate, state.PutUpdate: OpUpdate, state.PutStatus: OpStatus}[c.Mode]
-	if t == "" {
+	var t OpType
+	switch c.Mode {
+	case state.PutAny:
+		t = OpPut
+	case state.PutCreate:
+		t = OpCreate
+	case state.PutUpdate:
+		t = OpUpdate
+	case state.PutStatus:
+		t = OpStatus
+	default:
 		return Op{}, api.NewError(api.ReasonInvalid, "consensus: change of %s: unknown mode %d", describe(api.KeyOf(c.Put)), c.Mode)
 	}
 	op, err := OpFor(t, c.Put)

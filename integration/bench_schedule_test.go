@@ -11,6 +11,10 @@ package integration
 // The pods request nothing, so only the pods capacity bounds them: the
 // agents run with --max-pods large enough for all of them on three nodes
 // (110 each would hold 330).
+//
+// Each iteration also reads the live heap (after a GC) of the leader and a
+// follower before and after the scale-up: the memory 10,000 stored pods
+// cost, with the Scheduled event of each.
 
 import (
 	"context"
@@ -20,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,6 +72,7 @@ func BenchmarkScaleDeployment(b *testing.B) {
 	})
 
 	var created, bound []time.Duration
+	var heapPer10k [][2]float64
 	iter := 0
 	for b.Loop() {
 		b.StopTimer()
@@ -77,6 +83,7 @@ func BenchmarkScaleDeployment(b *testing.B) {
 			b.Fatalf("create deployment %s: %v", name, err)
 		}
 		w := watchBinding(ctx, b, benchAPIClient(follower), name)
+		heap0 := [2]float64{liveHeapMB(b, cl), liveHeapMB(b, benchAPIClient(follower))}
 		procs := agentPIDs(c, leader)
 		cpu0 := cpuTimes(procs)
 
@@ -95,6 +102,11 @@ func BenchmarkScaleDeployment(b *testing.B) {
 		b.Logf("iteration %d: %d pods created after %.2fs, all bound after %.2fs (%.0f pods/s); CPU seconds meanwhile: leader %.1f, followers %.1f",
 			iter, replicas, allCreated.Seconds(), allBound.Seconds(), float64(replicas)/allBound.Seconds(),
 			cpu1["leader"]-cpu0["leader"], sumExcept(cpu1, "leader")-sumExcept(cpu0, "leader"))
+		heap1 := [2]float64{liveHeapMB(b, cl), liveHeapMB(b, benchAPIClient(follower))}
+		perPod := func(i int) float64 { return (heap1[i] - heap0[i]) * 10000 / float64(replicas) }
+		b.Logf("iteration %d: live heap (after a GC) leader %.1f → %.1f MB, follower %.1f → %.1f MB: %.1f and %.1f MB per 10,000 pods (with their events)",
+			iter, heap0[0], heap1[0], heap0[1], heap1[1], perPod(0), perPod(1))
+		heapPer10k = append(heapPer10k, [2]float64{perPod(0), perPod(1)})
 		// Back to 0, untimed, so that the next iteration finds room.
 		scaleDeployment(ctx, b, cl, name, 0)
 		w.waitGone(ctx, b, cl, name)
@@ -111,6 +123,12 @@ func BenchmarkScaleDeployment(b *testing.B) {
 	b.ReportMetric((sumBound / n).Seconds(), "bound-s")
 	b.ReportMetric((sumCreated / n).Seconds(), "created-s")
 	b.ReportMetric(float64(replicas)/(sumBound/n).Seconds(), "pods/s")
+	var lh, fh float64
+	for _, h := range heapPer10k {
+		lh, fh = lh+h[0], fh+h[1]
+	}
+	b.ReportMetric(lh/float64(len(heapPer10k)), "leader-heap-MB/10k-pods")
+	b.ReportMetric(fh/float64(len(heapPer10k)), "follower-heap-MB/10k-pods")
 	logAgentMetrics(b, leader)
 }
 
@@ -133,6 +151,32 @@ func profileCPU(b *testing.B, cl *api.Client, path string) <-chan struct{} {
 		saveProfile(b, cl, "profile?seconds="+secs, path)
 	}()
 	return done
+}
+
+// liveHeapMB is the agent's live heap after a garbage collection, in MB
+// (10^6 bytes): HeapAlloc of /debug/pprof/heap?gc=1, which collects first.
+func liveHeapMB(b *testing.B, cl *api.Client) float64 {
+	b.Helper()
+	resp, err := cl.HTTP.Get(cl.Base + "/debug/pprof/heap?debug=1&gc=1")
+	if err != nil {
+		b.Fatalf("heap profile: %v", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("heap profile: %s %v: %s", resp.Status, err, data)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				b.Fatalf("heap profile: HeapAlloc %q: %v", v, err)
+			}
+			return n / 1e6
+		}
+	}
+	b.Fatal("heap profile: no HeapAlloc line")
+	return 0
 }
 
 // saveProfile saves the agent's /debug/pprof/<what> to path; a failure is
