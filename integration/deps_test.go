@@ -17,6 +17,7 @@ var allowedDeps = map[string][]string{
 	"pki":                     {},
 	"state":                   {"api"},
 	"leader":                  {"clock"},
+	"apiserver":               {"api"},
 	"placement/placementtest": {"api", "clock", "placement", "state"},
 	"runtime/runtimetest":     {"api", "clock", "state", "runtime"},
 	"gossip":                  {"api", "clock"},
@@ -24,8 +25,8 @@ var allowedDeps = map[string][]string{
 	"placement":               {"api", "clock", "state"},
 	"runtime":                 {"api", "clock", "state"},
 	"dns":                     {"api", "clock", "state"},
-	"node":                    {"api", "clock", "pki", "gossip", "state", "leader", "consensus", "placement", "runtime", "dns"},
-	"cmd/shoal":               {"api", "clock", "pki", "node", "gossip", "state", "leader", "consensus", "placement", "runtime", "dns", "devnet", "integration/testimage"},
+	"node":                    {"api", "clock", "pki", "gossip", "state", "leader", "consensus", "placement", "runtime", "dns", "apiserver"},
+	"cmd/shoal":               {"api", "clock", "pki", "node", "gossip", "state", "leader", "consensus", "placement", "runtime", "dns", "apiserver", "devnet", "integration/testimage"},
 }
 
 func TestPackageDependencies(t *testing.T) {

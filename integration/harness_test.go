@@ -198,6 +198,12 @@ func (a *agent) client() *api.Client {
 	if err != nil {
 		return &api.Client{Base: a.url(), HTTP: &http.Client{Transport: errTransport{err}}}
 	}
+	// Each call makes a client with a pool of its own, and most are used
+	// once: their idle connections close soon instead of staying open on
+	// the agent for as long as the test runs.
+	if t, ok := cl.HTTP.Transport.(*http.Transport); ok {
+		t.IdleConnTimeout = 2 * time.Second
+	}
 	return cl
 }
 

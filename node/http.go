@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/apiserver"
 )
 
 func (a *Agent) serveHTTP() error {
@@ -50,6 +51,7 @@ func (a *Agent) serveHTTP() error {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/api/", a.handleObjects)
 	mux.HandleFunc("/apis/", a.handleObjects)
+	apiserver.NewDiscovery(a.cfg.Version, servedResources()).Register(mux)
 	ln, err := net.Listen("tcp", a.cfg.apiBind())
 	if err != nil {
 		return fmt.Errorf("listen for the API on %s: %w (is another agent running? change --api-port)", a.cfg.apiBind(), err)
@@ -60,10 +62,26 @@ func (a *Agent) serveHTTP() error {
 	a.http = &http.Server{
 		Handler:           a.instrument(a.authenticate(mux)),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(httpErrorLog{a}, "", 0),
+		// A keep-alive connection that carries nothing for this long is
+		// closed: each one holds buffers and a goroutine, and a client
+		// that makes a pool per request would otherwise leave its
+		// connections open here for as long as it lives.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    log.New(httpErrorLog{a}, "", 0),
 	}
 	go a.http.Serve(ln)
 	return nil
+}
+
+// servedResources are the kinds of the api registry, as the API serves them.
+func servedResources() []api.Resource {
+	var out []api.Resource
+	for _, k := range api.Kinds() {
+		if r, ok := api.ResourceForKind(k); ok {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // httpErrorLog sends the HTTP server's own complaints (failed TLS

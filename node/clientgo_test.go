@@ -1,0 +1,65 @@
+package node
+
+import (
+	"context"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+// client-go, unchanged, discovers an agent's kinds and reads its objects:
+// a ConfigMap written through shoal's client comes back through the typed
+// clientset, and so does the list of Nodes.
+func TestClientGoReadsAnAgent(t *testing.T) {
+	c, cl := singleNode(t)
+	ctx := context.Background()
+	cm := &api.ConfigMap{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, Data: map[string]string{"k": "v"}}
+	cm.Namespace, cm.Name = "default", "from-shoal"
+	if _, err := cl.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	// The admin credential's client: its transport carries the cluster's
+	// CA and the client certificate.
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: c.agents["n1"].APIURL(), Transport: cl.HTTP.Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lists, err := cs.Discovery().ServerGroupsAndResources()
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	found := false
+	for _, l := range lists {
+		for _, r := range l.APIResources {
+			found = found || l.GroupVersion == "apps/v1" && r.Name == "deployments"
+		}
+	}
+	if !found {
+		t.Fatal("discovery does not list apps/v1 deployments")
+	}
+	got, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "from-shoal", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get through client-go: %v", err)
+	}
+	if got.Data["k"] != "v" || got.ResourceVersion == "" || got.UID == "" {
+		t.Fatalf("client-go read %+v", got)
+	}
+	list, err := cs.CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list through client-go: %v", err)
+	}
+	if len(list.Items) == 0 || list.ResourceVersion == "" {
+		t.Fatalf("client-go list: %d items, resourceVersion %q", len(list.Items), list.ResourceVersion)
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list nodes through client-go: %v", err)
+	}
+	if len(nodes.Items) != 1 || nodes.Items[0].Name != "n1" {
+		t.Fatalf("client-go nodes: %+v", nodes.Items)
+	}
+}
