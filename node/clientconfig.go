@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/pki"
+	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -98,4 +99,30 @@ func (c *ClientConfig) Client(server string) (*api.Client, error) {
 	cl := api.NewClient(server)
 	cl.HTTP = hc
 	return cl, nil
+}
+
+// Kubeconfig returns the credential as a kubeconfig for kubectl, client-go
+// and Helm: one cluster (server, or the credential's own server when it is
+// empty, and the CA), one user (the client certificate), one context,
+// current. Each is named after the credential.
+func (c *ClientConfig) Kubeconfig(server string) ([]byte, error) {
+	if server == "" {
+		server = c.Server
+	}
+	name := c.Name
+	if name == "" {
+		name = "shoal"
+	}
+	kc := clientcmdv1.Config{
+		Kind: "Config", APIVersion: "v1",
+		Clusters: []clientcmdv1.NamedCluster{{Name: name, Cluster: clientcmdv1.Cluster{
+			Server: server, CertificateAuthorityData: []byte(c.CA),
+		}}},
+		AuthInfos: []clientcmdv1.NamedAuthInfo{{Name: name, AuthInfo: clientcmdv1.AuthInfo{
+			ClientCertificateData: []byte(c.Cert), ClientKeyData: []byte(c.Key),
+		}}},
+		Contexts:       []clientcmdv1.NamedContext{{Name: name, Context: clientcmdv1.Context{Cluster: name, AuthInfo: name, Namespace: "default"}}},
+		CurrentContext: name,
+	}
+	return yaml.Marshal(kc)
 }

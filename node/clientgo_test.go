@@ -2,18 +2,20 @@ package node
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/shoal-dev/shoal/api"
 )
 
-// client-go, unchanged, discovers an agent's kinds and reads its objects:
-// a ConfigMap written through shoal's client comes back through the typed
-// clientset, and so does the list of Nodes.
+// client-go, unchanged, takes the credential as a kubeconfig, discovers an
+// agent's kinds and reads its objects: a ConfigMap written through shoal's
+// client comes back through the typed clientset, and so does the list of
+// Nodes.
 func TestClientGoReadsAnAgent(t *testing.T) {
 	c, cl := singleNode(t)
 	ctx := context.Background()
@@ -22,9 +24,21 @@ func TestClientGoReadsAnAgent(t *testing.T) {
 	if _, err := cl.Create(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
-	// The admin credential's client: its transport carries the cluster's
-	// CA and the client certificate.
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: c.agents["n1"].APIURL(), Transport: cl.HTTP.Transport})
+	// The admin credential, as `shoal kubeconfig` prints it, read by
+	// client-go as any kubeconfig.
+	cc, err := LoadClientConfig(filepath.Join(c.cfgs["n1"].DataDir, "admin.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := cc.Kubeconfig(c.agents["n1"].APIURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
+	if err != nil {
+		t.Fatalf("client-go does not take the kubeconfig: %v\n%s", err, kc)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,20 @@ const localAdminConfig = "/var/lib/shoal/admin.conf"
 // --server. With no credential it talks plain HTTP, which only
 // --insecure-dev agents accept.
 func (f *clientFlags) client() (*api.Client, error) {
+	cc, server, err := f.credential()
+	if err != nil {
+		return nil, err
+	}
+	if cc == nil {
+		return api.NewClient(server), nil
+	}
+	return cc.Client(server)
+}
+
+// credential finds the credential the flags name, and the server they ask
+// for ("" for the credential's own). Without a credential it is nil, and
+// the server is a plain-HTTP one (--insecure-dev agents).
+func (f *clientFlags) credential() (*node.ClientConfig, string, error) {
 	server := f.server
 	if server == "" {
 		server = os.Getenv("SHOAL_SERVER")
@@ -50,15 +64,15 @@ func (f *clientFlags) client() (*api.Client, error) {
 			server = api.DefaultServer
 		}
 		if strings.HasPrefix(server, "https://") {
-			return nil, fmt.Errorf("no credential for %s: pass --config FILE or set SHOAL_CONFIG (the first node wrote <data-dir>/admin.conf)", server)
+			return nil, "", fmt.Errorf("no credential for %s: pass --config FILE or set SHOAL_CONFIG (the first node wrote <data-dir>/admin.conf)", server)
 		}
-		return api.NewClient(server), nil
+		return nil, server, nil
 	}
 	cc, err := node.LoadClientConfig(path)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return cc.Client(server)
+	return cc, server, nil
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
@@ -105,6 +119,7 @@ func newRoot() *cobra.Command {
 		newNodeCmd(cf),
 		newOperatorCmd(),
 		newCredentialsCmd(cf),
+		newKubeconfigCmd(cf),
 		newApplyCmd(cf),
 		newGetCmd(cf),
 		newDescribeCmd(cf),
