@@ -197,6 +197,14 @@ func (n *Network) RemoveHost(i int) error {
 	return err
 }
 
+// linkGone reports whether `ip link del` failed because the link is
+// already gone: not there ("Cannot find device"), or going away while the
+// command ran (ENODEV, "No such device": a veth whose peer's namespace was
+// just deleted).
+func linkGone(err error) bool {
+	return strings.Contains(err.Error(), "Cannot find device") || strings.Contains(err.Error(), "No such device")
+}
+
 // Destroy removes every host of the network and the bridge, whatever state
 // they are in (running, frozen, powered off, half made), and the hosts'
 // disks under Dir. It leaves no process, mount, namespace, link or cgroup
@@ -234,7 +242,7 @@ func (n *Network) Destroy() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := run("ip", "link", "del", n.Bridge()); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+	if err := run("ip", "link", "del", n.Bridge()); err != nil && !linkGone(err) {
 		errs = append(errs, err)
 	}
 	if err := removeCgroups("/" + n.Name); err != nil {

@@ -87,7 +87,7 @@ func (h Host) teardown() error {
 	if err := run("ip", "netns", "del", h.NetNS); err != nil && !strings.Contains(err.Error(), "No such file") {
 		errs = append(errs, err)
 	}
-	if err := run("ip", "link", "del", h.Veth); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+	if err := run("ip", "link", "del", h.Veth); err != nil && !linkGone(err) {
 		errs = append(errs, err)
 	}
 	errs = append(errs, removeCgroups(h.CgroupPath()))
