@@ -22,21 +22,25 @@ const (
 	ReasonInternal           Reason = "InternalError"
 	ReasonUnauthorized       Reason = "Unauthorized"
 	ReasonForbidden          Reason = "Forbidden"
+	// ReasonUnsupportedMediaType: the body is in an encoding the server
+	// does not take (HTTP 415); clients such as client-go then send JSON.
+	ReasonUnsupportedMediaType Reason = "UnsupportedMediaType"
 )
 
 var reasonCodes = map[Reason]int{
-	ReasonNotFound:           http.StatusNotFound,
-	ReasonAlreadyExists:      http.StatusConflict,
-	ReasonConflict:           http.StatusConflict,
-	ReasonInvalid:            http.StatusUnprocessableEntity,
-	ReasonBadRequest:         http.StatusBadRequest,
-	ReasonGone:               http.StatusGone,
-	ReasonServiceUnavailable: http.StatusServiceUnavailable,
-	ReasonTooLarge:           http.StatusRequestEntityTooLarge,
-	ReasonMethodNotAllowed:   http.StatusMethodNotAllowed,
-	ReasonInternal:           http.StatusInternalServerError,
-	ReasonUnauthorized:       http.StatusUnauthorized,
-	ReasonForbidden:          http.StatusForbidden,
+	ReasonNotFound:             http.StatusNotFound,
+	ReasonAlreadyExists:        http.StatusConflict,
+	ReasonConflict:             http.StatusConflict,
+	ReasonInvalid:              http.StatusUnprocessableEntity,
+	ReasonBadRequest:           http.StatusBadRequest,
+	ReasonGone:                 http.StatusGone,
+	ReasonServiceUnavailable:   http.StatusServiceUnavailable,
+	ReasonTooLarge:             http.StatusRequestEntityTooLarge,
+	ReasonMethodNotAllowed:     http.StatusMethodNotAllowed,
+	ReasonInternal:             http.StatusInternalServerError,
+	ReasonUnauthorized:         http.StatusUnauthorized,
+	ReasonForbidden:            http.StatusForbidden,
+	ReasonUnsupportedMediaType: http.StatusUnsupportedMediaType,
 }
 
 // Status is the error body of every failed API call, shaped like a

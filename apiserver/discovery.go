@@ -22,8 +22,8 @@ var Verbs = metav1.Verbs{"get", "list", "watch", "create", "update", "delete"}
 
 // Discovery serves the discovery documents and /version.
 type Discovery struct {
-	// Version is the server's version as /version reports it ("v0.3.1";
-	// "dev" for a build without one).
+	// Version is shoal's version ("v0.3.1"; "dev" for a build without
+	// one); /version reports it in GitVersion's build metadata.
 	Version string
 
 	core      metav1.APIResourceList            // /api/v1
@@ -152,11 +152,33 @@ func (d *Discovery) Register(mux *http.ServeMux) {
 	}
 }
 
+// KubernetesVersion is the Kubernetes release whose API shoal speaks: the
+// release of its k8s.io modules.
+const KubernetesVersion = "v1.37.2"
+
 func (d *Discovery) serveVersion(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, version.Info{
-		Major: "1", Minor: "37", GitVersion: d.Version, GoVersion: runtime.Version(),
+		Major: "1", Minor: "37", GitVersion: GitVersion(d.Version), GoVersion: runtime.Version(),
 		Compiler: runtime.Compiler, Platform: runtime.GOOS + "/" + runtime.GOARCH,
 	})
+}
+
+// GitVersion is what /version reports: the Kubernetes version of the API,
+// with shoal's own version as semver build metadata ("v1.37.2+shoal.v0.3.1"),
+// so that clients which parse it (kubectl's skew check, Helm's kubeVersion)
+// read a Kubernetes version.
+func GitVersion(shoal string) string {
+	meta := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '.' {
+			return r
+		}
+		return '-'
+	}, shoal)
+	meta = strings.Trim(meta, ".")
+	if meta == "" {
+		meta = "dev"
+	}
+	return KubernetesVersion + "+shoal." + meta
 }
 
 func (d *Discovery) serveCoreVersions(w http.ResponseWriter, r *http.Request) {

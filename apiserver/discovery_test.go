@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilversion "k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 
@@ -98,7 +99,7 @@ func TestClientGoDiscovery(t *testing.T) {
 			}
 		}
 		v, err := dc.ServerVersion()
-		if err != nil || v.GitVersion != "v0.0.0-test" {
+		if err != nil || v.GitVersion != "v1.37.2+shoal.v0.0.0-test" || v.Major != "1" {
 			t.Fatalf("legacy=%v: ServerVersion = %+v, %v", legacy, v, err)
 		}
 	}
@@ -174,6 +175,22 @@ func TestAggregatedDiscovery(t *testing.T) {
 		}
 		if _, body := get(path, ""); body["kind"] == "APIGroupDiscoveryList" {
 			t.Errorf("GET %s without an Accept header answered aggregated discovery", path)
+		}
+	}
+}
+
+func TestGitVersionIsSemver(t *testing.T) {
+	for in, want := range map[string]string{
+		"v0.3.1":        "v1.37.2+shoal.v0.3.1",
+		"0c607bf-dirty": "v1.37.2+shoal.0c607bf-dirty",
+		"":              "v1.37.2+shoal.dev",
+		"a/b c":         "v1.37.2+shoal.a-b-c",
+	} {
+		if got := apiserver.GitVersion(in); got != want {
+			t.Errorf("GitVersion(%q) = %q, want %q", in, got, want)
+		}
+		if _, err := utilversion.ParseSemantic(apiserver.GitVersion(in)); err != nil {
+			t.Errorf("GitVersion(%q) = %q is not semver: %v", in, apiserver.GitVersion(in), err)
 		}
 	}
 }

@@ -2,7 +2,10 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -75,5 +78,23 @@ func TestClientGoReadsAnAgent(t *testing.T) {
 	}
 	if len(nodes.Items) != 1 || nodes.Items[0].Name != "n1" {
 		t.Fatalf("client-go nodes: %+v", nodes.Items)
+	}
+}
+
+// A body in another encoding than JSON (kubectl sends protobuf first) is
+// refused with 415 and a Status that says what to send.
+func TestNonJSONBodyIs415(t *testing.T) {
+	c, cl := singleNode(t)
+	req, _ := http.NewRequest(http.MethodPost, c.agents["n1"].APIURL()+"/api/v1/namespaces/default/configmaps", strings.NewReader("k8s\x00..."))
+	req.Header.Set("Content-Type", "application/vnd.kubernetes.protobuf")
+	resp, err := cl.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st api.Status
+	json.NewDecoder(resp.Body).Decode(&st)
+	if resp.StatusCode != http.StatusUnsupportedMediaType || st.Reason != api.ReasonUnsupportedMediaType || !strings.Contains(st.Message, "application/json") {
+		t.Fatalf("POST protobuf = %d %+v, want 415 naming application/json", resp.StatusCode, st)
 	}
 }

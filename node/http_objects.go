@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"mime"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
@@ -162,6 +163,9 @@ func (a *Agent) proxyToLeader(w http.ResponseWriter, r *http.Request) {
 // decodeObject reads the request body as an object of ref's kind, refusing
 // unknown fields and a body that contradicts the path.
 func decodeObject(r *http.Request, ref objectRef) (api.Object, error) {
+	if err := requireJSON(r, ref); err != nil {
+		return nil, err
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return nil, err
@@ -210,6 +214,21 @@ func decodeObject(r *http.Request, ref objectRef) (api.Object, error) {
 		return nil, err
 	}
 	return obj, nil
+}
+
+// requireJSON refuses a body in another encoding than JSON (Kubernetes
+// clients may send protobuf or CBOR first) with 415, on which they send
+// JSON. A request without a Content-Type is taken as JSON.
+func requireJSON(r *http.Request, ref objectRef) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && mt == "application/json" {
+		return nil
+	}
+	return api.NewError(api.ReasonUnsupportedMediaType, "%s: the body is %q; send it as application/json", strings.ToLower(ref.res.Kind), ct)
 }
 
 func (a *Agent) writeObject(w http.ResponseWriter, r *http.Request, ref objectRef, mode state.Mode) {
