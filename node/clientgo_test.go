@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -97,4 +98,40 @@ func TestNonJSONBodyIs415(t *testing.T) {
 	if resp.StatusCode != http.StatusUnsupportedMediaType || st.Reason != api.ReasonUnsupportedMediaType || !strings.Contains(st.Message, "application/json") {
 		t.Fatalf("POST protobuf = %d %+v, want 415 naming application/json", resp.StatusCode, st)
 	}
+}
+
+// A cluster has the namespaces Kubernetes users expect; the cluster's own
+// cannot be deleted, and kube-node-lease, which may be, comes back.
+func TestSystemNamespaces(t *testing.T) {
+	_, cl := singleNode(t)
+	ctx := context.Background()
+	waitNamespaces := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			missing := ""
+			for _, ns := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
+				if _, err := cl.Get(ctx, "Namespace", "", ns); err != nil {
+					missing = ns
+				}
+			}
+			if missing == "" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: namespace %s is missing", what, missing)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitNamespaces("a new cluster")
+	for _, ns := range []string{"default", "kube-system", "kube-public"} {
+		if err := cl.Delete(ctx, "Namespace", "", ns); api.ReasonOf(err) != api.ReasonForbidden {
+			t.Errorf("deleting namespace %s: %v, want Forbidden", ns, err)
+		}
+	}
+	if err := cl.Delete(ctx, "Namespace", "", "kube-node-lease"); err != nil {
+		t.Fatal(err)
+	}
+	waitNamespaces("after kube-node-lease was deleted")
 }

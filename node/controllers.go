@@ -70,6 +70,8 @@ func (a *Agent) startControllers() {
 	a.runLoop("jobs", jobs.Pass, "Job", "Pod")
 	cron := &placement.CronJobController{State: a.store, Writer: a, Events: a}
 	a.runLoop("cronjobs", cron.Pass, "CronJob", "Job")
+	ns := &placement.NamespaceController{State: a.store, Writer: a}
+	a.runLoop("namespaces", ns.Pass, "Namespace")
 	a.startWorkloadControllers()
 }
 

@@ -8,12 +8,14 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/placement"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -312,8 +314,8 @@ func namespaceCheck(res api.Resource, ns string) []state.Change {
 }
 
 func (a *Agent) deleteObject(w http.ResponseWriter, r *http.Request, ref objectRef) {
-	if ref.res.Kind == "Namespace" && ref.name == "default" {
-		writeError(w, api.NewError(api.ReasonForbidden, "namespace \"default\" cannot be deleted"))
+	if ref.res.Kind == "Namespace" && slices.Contains(placement.Undeletable, ref.name) {
+		writeError(w, api.NewError(api.ReasonForbidden, "namespace %q cannot be deleted: it is one of the cluster's own", ref.name))
 		return
 	}
 	if ref.res.System {
