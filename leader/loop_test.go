@@ -25,10 +25,15 @@ type rig struct {
 	fail     error
 }
 
-func startLoop(t *testing.T, lead bool) *rig {
+// startLoop starts the loop; set, if not nil, prepares the rig before the
+// first pass (which the loop makes as soon as it starts).
+func startLoop(t *testing.T, lead bool, set func(*rig)) *rig {
 	t.Helper()
 	r := &rig{clk: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), trigger: make(chan struct{})}
 	r.leading.Store(lead)
+	if set != nil {
+		set(r)
+	}
 	l := &leader.Loop{
 		Name: "test", IsLeader: r.leading.Load, Clock: r.clk, Logger: slog.New(slog.DiscardHandler),
 		Interval: time.Minute, Trigger: r.trigger,
@@ -72,7 +77,7 @@ func (r *rig) idle(t *testing.T, waiters int) {
 }
 
 func TestLoopPassesAtStartOnTriggerAndInterval(t *testing.T) {
-	r := startLoop(t, true)
+	r := startLoop(t, true, nil)
 	r.waitFor(t, "the first pass", func() bool { return len(r.passes) == 1 })
 	r.idle(t, 1)
 	r.trigger <- struct{}{}
@@ -86,10 +91,7 @@ func TestLoopPassesAtStartOnTriggerAndInterval(t *testing.T) {
 }
 
 func TestLoopRequeuesSooner(t *testing.T) {
-	r := startLoop(t, true)
-	r.mu.Lock()
-	r.requeue = 5 * time.Second
-	r.mu.Unlock()
+	r := startLoop(t, true, func(r *rig) { r.requeue = 5 * time.Second })
 	r.waitFor(t, "the first pass", func() bool { return len(r.passes) == 1 })
 	r.idle(t, 2) // the ticker and the requeue
 	r.clk.Advance(4 * time.Second)
@@ -105,10 +107,7 @@ func TestLoopRequeuesSooner(t *testing.T) {
 }
 
 func TestLoopRetriesAFailedPass(t *testing.T) {
-	r := startLoop(t, true)
-	r.mu.Lock()
-	r.fail = errors.New("state moved")
-	r.mu.Unlock()
+	r := startLoop(t, true, func(r *rig) { r.fail = errors.New("state moved") })
 	r.waitFor(t, "the first pass", func() bool { return len(r.passes) == 1 })
 	r.idle(t, 2)
 	r.mu.Lock()
@@ -119,7 +118,7 @@ func TestLoopRetriesAFailedPass(t *testing.T) {
 }
 
 func TestLoopPassesOnlyWhileLeading(t *testing.T) {
-	r := startLoop(t, false)
+	r := startLoop(t, false, nil)
 	r.waitFor(t, "the follower call at start", func() bool { return r.follower == 1 })
 	r.idle(t, 1)
 	r.trigger <- struct{}{}
