@@ -130,6 +130,18 @@ func Kinds() []string {
 	return out
 }
 
+// Resources lists the registered resources, sorted by kind.
+func Resources() []Resource {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := make([]Resource, 0, len(registry.byKind))
+	for _, r := range registry.byKind {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
+	return out
+}
+
 // New returns an empty object of the given kind with its TypeMeta filled in.
 func New(kind string) (Object, error) {
 	r, ok := ResourceForKind(kind)

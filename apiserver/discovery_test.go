@@ -17,19 +17,9 @@ import (
 	"github.com/shoal-dev/shoal/apiserver"
 )
 
-// served are the registry's kinds, as the agent serves them.
-func served() []api.Resource {
-	var out []api.Resource
-	for _, k := range api.Kinds() {
-		r, _ := api.ResourceForKind(k)
-		out = append(out, r)
-	}
-	return out
-}
-
 func startDiscovery(t *testing.T) *httptest.Server {
 	mux := http.NewServeMux()
-	apiserver.NewDiscovery("v0.0.0-test", served()).Register(mux)
+	apiserver.NewDiscovery("v0.0.0-test", api.Resources()).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv

@@ -2,41 +2,29 @@ package dns
 
 import (
 	"context"
-	"time"
 
+	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/clock"
 	"github.com/shoal-dev/shoal/state"
 )
 
 // Source is the replica an Index follows.
-type Source interface {
-	state.Lister
-	state.Watcher
-}
+type Source = state.Source
 
-// Follow keeps the Index's objects of kind in line with src until ctx ends:
-// a list, then every watch event as soon as the replica applies it,
-// batching those already queued; when the watch falls behind the retained
-// history, a fresh list. It sends on loaded after the first list.
+// Follow keeps the Index's objects of kind in line with src until ctx ends
+// (state.Sync): a list, then every watch event as soon as the replica
+// applies it, batching those already queued; when the watch falls behind
+// the retained history, a fresh list. It sends on loaded after the first
+// list.
 func (x *Index) Follow(ctx context.Context, src Source, kind string, loaded chan<- struct{}, clk clock.Clock) {
 	first := true
-	for ctx.Err() == nil {
-		objs, at := src.List(kind, "")
+	state.Sync(ctx, src, kind, clk, func(objs []api.Object) {
 		x.Reset(kind, objs)
 		if first {
 			loaded <- struct{}{}
 			first = false
 		}
-		ch, err := src.Watch(ctx, kind, at)
-		if err != nil {
-			select {
-			case <-ctx.Done():
-			case <-clk.After(time.Second):
-			}
-			continue
-		}
-		x.applyWatch(ch)
-	}
+	}, x.applyWatch)
 }
 
 // applyWatch applies the events of ch until the watch ends.

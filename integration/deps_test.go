@@ -15,7 +15,7 @@ var allowedDeps = map[string][]string{
 	"clock":                   {},
 	"devnet":                  {},
 	"pki":                     {},
-	"state":                   {"api"},
+	"state":                   {"api", "clock"},
 	"leader":                  {"clock"},
 	"apiserver":               {"api"},
 	"placement/placementtest": {"api", "clock", "placement", "state"},

@@ -51,7 +51,7 @@ func (a *Agent) serveHTTP() error {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/api/", a.handleObjects)
 	mux.HandleFunc("/apis/", a.handleObjects)
-	apiserver.NewDiscovery(a.cfg.Version, servedResources()).Register(mux)
+	apiserver.NewDiscovery(a.cfg.Version, api.Resources()).Register(mux)
 	ln, err := net.Listen("tcp", a.cfg.apiBind())
 	if err != nil {
 		return fmt.Errorf("listen for the API on %s: %w (is another agent running? change --api-port)", a.cfg.apiBind(), err)
@@ -71,17 +71,6 @@ func (a *Agent) serveHTTP() error {
 	}
 	go a.http.Serve(ln)
 	return nil
-}
-
-// servedResources are the kinds of the api registry, as the API serves them.
-func servedResources() []api.Resource {
-	var out []api.Resource
-	for _, k := range api.Kinds() {
-		if r, ok := api.ResourceForKind(k); ok {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // httpErrorLog sends the HTTP server's own complaints (failed TLS

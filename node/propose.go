@@ -181,11 +181,14 @@ func (a *Agent) Commit(ctx context.Context, changes []state.Change) error {
 // waits for the local replica to apply it (Propose). A command the state
 // refused comes back as the error, with the result (for its index).
 func (a *Agent) commitChanges(ctx context.Context, changes ...state.Change) (*consensus.WriteResult, error) {
-	ops, err := consensus.OpsOf(changes)
-	if err != nil {
-		return nil, err
-	}
-	return a.commitOps(ctx, ops...)
+	return a.commitEncoded(ctx, a.Propose, changes)
+}
+
+// commitForClient is commitChanges for a client's request: it returns once
+// the command is committed, and reads through this node see it
+// (proposeCommitted).
+func (a *Agent) commitForClient(ctx context.Context, changes ...state.Change) (*consensus.WriteResult, error) {
+	return a.commitEncoded(ctx, a.proposeCommitted, changes)
 }
 
 // commitOps is commitChanges of changes already encoded (records saved to
@@ -194,15 +197,12 @@ func (a *Agent) commitOps(ctx context.Context, ops ...consensus.Op) (*consensus.
 	return a.commitWith(ctx, a.Propose, ops)
 }
 
-// commitForClient is commitChanges for a client's request: it returns once
-// the command is committed, and reads through this node see it
-// (proposeCommitted).
-func (a *Agent) commitForClient(ctx context.Context, changes ...state.Change) (*consensus.WriteResult, error) {
+func (a *Agent) commitEncoded(ctx context.Context, propose func(context.Context, []byte) (*consensus.WriteResult, error), changes []state.Change) (*consensus.WriteResult, error) {
 	ops, err := consensus.OpsOf(changes)
 	if err != nil {
 		return nil, err
 	}
-	return a.commitWith(ctx, a.proposeCommitted, ops)
+	return a.commitWith(ctx, propose, ops)
 }
 
 func (a *Agent) commitWith(ctx context.Context, propose func(context.Context, []byte) (*consensus.WriteResult, error), ops []consensus.Op) (*consensus.WriteResult, error) {

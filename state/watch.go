@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/clock"
 )
 
 // EventType says what happened to an object, with the names Kubernetes
@@ -45,30 +46,44 @@ type Watcher interface {
 	Watch(ctx context.Context, kind string, fromIndex uint64) (<-chan Event, error)
 }
 
+// Source is a replica that can be listed and watched.
+type Source interface {
+	Lister
+	Watcher
+}
+
+// Sync keeps a consumer in line with src's objects of kind until ctx ends:
+// reset gets a fresh list, then events gets the watch from that list's
+// index, and returns when the watch ends (its channel closes, or an
+// EventError arrives). Sync then lists again; when Watch fails, a second
+// later on clk.
+func Sync(ctx context.Context, src Source, kind string, clk clock.Clock, reset func(objs []api.Object), events func(<-chan Event)) {
+	for ctx.Err() == nil {
+		objs, idx := src.List(kind, "")
+		reset(objs)
+		ch, err := src.Watch(ctx, kind, idx)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-clk.After(time.Second):
+			}
+			continue
+		}
+		events(ch)
+	}
+}
+
 // Follow calls f now and again after every change to objects of kind, for
 // as long as ctx lasts: how a level-triggered loop, which reads the state
 // itself, learns that it should look again. When the watch cannot go on it
 // lists again and calls f for whatever it missed.
-func Follow(ctx context.Context, s interface {
-	Lister
-	Watcher
-}, kind string, f func()) {
-	for ctx.Err() == nil {
-		_, idx := s.List(kind, "")
-		f()
-		ch, err := s.Watch(ctx, kind, idx)
-		if err != nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
-		}
+func Follow(ctx context.Context, src Source, kind string, f func()) {
+	Sync(ctx, src, kind, clock.Real{}, func([]api.Object) { f() }, func(ch <-chan Event) {
 		for ev := range ch {
 			if ev.Err != nil {
-				break
+				return
 			}
 			f()
 		}
-	}
+	})
 }
